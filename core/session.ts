@@ -1,0 +1,394 @@
+/**
+ * The model session: runs a tfjs LayersModel with the toolkit's own executor so that ONE
+ * forward pass can record the outputs of any layers, and any number of backward passes over
+ * that same forward can return gradients at any recorded layer, optionally with backward
+ * rules that replace a layer kind's gradient (excitation backprop, guided backprop, ...).
+ *
+ * Backward work stops at the shallowest layer whose gradient was asked for: only the part
+ * of the graph between that layer and the output is kept and differentiated.
+ *
+ * @module
+ */
+import { checkLayer, type LayerNode, type ModelGraph, readGraph } from "./graph.ts";
+import type { Op } from "./layer_ops.ts";
+import { type Tensor, tf } from "./tensor.ts";
+
+/** What a backward rule is given for one op. */
+export interface RuleContext {
+  /** The op (kind, layer name, parameters such as kernel and bias). */
+  readonly op: Op;
+  /** The graph node the op belongs to. */
+  readonly node: LayerNode;
+  /** The op's inputs from the forward pass. */
+  readonly inputs: readonly Tensor[];
+  /** The op's output from the forward pass. */
+  readonly output: Tensor;
+  /** The signal arriving at the op's output. */
+  readonly dy: Tensor;
+  /** The op's ordinary gradient (the default rule). */
+  readonly standard: () => Tensor[];
+}
+
+/**
+ * A backward rule: returns the signal for each input of the op, or `undefined` to use the
+ * op's ordinary gradient. Tensors it returns are owned by the executor.
+ */
+export type BackwardRule = (ctx: RuleContext) => Tensor[] | undefined;
+
+/** Options of {@linkcode ForwardPass.backward}. */
+export interface BackwardOptions {
+  /** Layers whose output gradient to return (must have been declared in `gradientsFrom`). */
+  wrt: readonly string[];
+  /** Optional rule replacing ops' gradients. */
+  rule?: BackwardRule;
+  /**
+   * Transform the signal at a layer's output before it propagates further down (c-EB
+   * subtracts its contrast here). Keys are layer names. Returned tensors are owned by the
+   * executor.
+   */
+  transform?: Readonly<Record<string, (signal: Tensor) => Tensor>>;
+}
+
+/** Options of {@linkcode ModelSession.forward}. */
+export interface ForwardOptions {
+  /** Layer outputs to keep after the pass (activations for methods and extrapolators). */
+  record?: readonly string[];
+  /**
+   * Layers whose output gradient may be asked for later; everything between the shallowest
+   * of them and the output is kept for the backward passes.
+   */
+  gradientsFrom?: readonly string[];
+}
+
+interface Saved {
+  inputs: Tensor[];
+  outputs: Tensor[]; // per op
+}
+
+/**
+ * The recorded state of one forward pass. Owns its tensors: call {@linkcode dispose}.
+ */
+export class ForwardPass {
+  readonly #session: ModelSession;
+  readonly #values: Map<string, Tensor>;
+  readonly #saved: Map<string, Saved>;
+  readonly #gradFrom: Set<string>;
+  #disposed = false;
+  /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
+  readonly scores: tf.Tensor2D;
+  /** The model output (after a final softmax, if any). */
+  readonly output: Tensor;
+  /** The input batch `[N, H, W, C]` (owned by the caller, not disposed by the pass). */
+  readonly input: tf.Tensor4D;
+
+  /** @internal Use {@linkcode ModelSession.forward}. */
+  constructor(
+    session: ModelSession,
+    input: tf.Tensor4D,
+    values: Map<string, Tensor>,
+    saved: Map<string, Saved>,
+    gradFrom: Set<string>,
+    scores: tf.Tensor2D,
+    output: Tensor,
+  ) {
+    this.#session = session;
+    this.input = input;
+    this.#values = values;
+    this.#saved = saved;
+    this.#gradFrom = gradFrom;
+    this.scores = scores;
+    this.output = output;
+  }
+
+  /** Batch size. */
+  get batchSize(): number {
+    return this.input.shape[0];
+  }
+
+  /** The recorded output of a layer (owned by the pass). */
+  activation(layer: string): Tensor {
+    this.#check();
+    if (layer === this.#session.graph.inputName) return this.input;
+    const v = this.#values.get(layer);
+    if (!v) {
+      checkLayer(this.#session.graph, layer);
+      throw new Error(`layer '${layer}' was not recorded in this forward pass`);
+    }
+    return v;
+  }
+
+  /** Whether a layer's output was recorded. */
+  has(layer: string): boolean {
+    return layer === this.#session.graph.inputName || this.#values.has(layer);
+  }
+
+  /**
+   * One backward pass over this forward: propagates `seed` (the signal at the scores,
+   * `[N, classes]`) down to the requested layers and returns their gradients (owned by
+   * the caller, in the order of `wrt`). Can be called several times on the same pass.
+   */
+  backward(seed: Tensor, opts: BackwardOptions): Tensor[] {
+    this.#check();
+    const graph = this.#session.graph;
+    for (const w of opts.wrt) {
+      checkLayer(graph, w);
+      if (!this.#covered(w)) {
+        throw new Error(
+          `layer '${w}' was not declared in gradientsFrom of this forward pass`,
+        );
+      }
+    }
+    const want = new Set(opts.wrt);
+    const needed = this.#session.between(this.#gradFrom);
+    const gradFrom = this.#gradFrom;
+    return tf.tidy(() => {
+      const nodes = graph.nodes;
+      // The seed enters at the score tensor: the output of the last node's linear op when
+      // the model ends in a fused softmax, else the score node's output.
+      const startName = graph.scoreIsPreSoftmax ? graph.outputName : graph.scoreName;
+      const startIndex = nodes.findIndex((n) => n.name === startName);
+      const result = new Map<string, Tensor>();
+      const pending = new Map<string, Tensor>([[startName, seed]]);
+      for (let i = startIndex; i >= 0; i--) {
+        const node = nodes[i];
+        let dy = pending.get(node.name);
+        if (!dy) continue;
+        pending.delete(node.name);
+        const tr = opts.transform?.[node.name];
+        if (tr) dy = tr(dy);
+        if (want.has(node.name)) result.set(node.name, tf.keep(dy.clone()));
+        const saved = this.#saved.get(node.name);
+        if (!saved) continue; // below this node nothing is needed
+        const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.outputName;
+        let g = dy;
+        for (let k = node.ops.length - 1 - (skipSoftmax ? 1 : 0); k >= 0; k--) {
+          const op = node.ops[k];
+          const ins = k === 0 ? saved.inputs : [saved.outputs[k - 1]];
+          const out = saved.outputs[k];
+          const signal = g;
+          const ctx: RuleContext = {
+            op,
+            node,
+            inputs: ins,
+            output: out,
+            dy: signal,
+            standard: () => op.backward(signal, ins, out),
+          };
+          const gs = opts.rule?.(ctx) ?? ctx.standard();
+          if (k > 0) {
+            g = gs[0];
+            continue;
+          }
+          node.inputs.forEach((src, j) => {
+            if (!needed.has(src) && !gradFrom.has(src)) return;
+            const prev = pending.get(src);
+            pending.set(src, prev ? prev.add(gs[j]) : gs[j]);
+          });
+        }
+      }
+      if (want.has(graph.inputName)) {
+        const gi = pending.get(graph.inputName);
+        result.set(graph.inputName, tf.keep(gi ? gi.clone() : tf.zerosLike(this.input)));
+      }
+      for (const w of opts.wrt) {
+        if (!result.has(w)) result.set(w, tf.keep(tf.zerosLike(this.activation(w))));
+      }
+      return opts.wrt.map((w) => result.get(w)!);
+    });
+  }
+
+  #covered(layer: string): boolean {
+    for (const g of this.#gradFrom) {
+      if (g === layer || this.#session.isAncestor(g, layer)) return true;
+    }
+    return false;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new Error("this forward pass has been disposed");
+  }
+
+  /** Frees every tensor the pass holds. Safe to call twice. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const all = new Set<Tensor>();
+    for (const v of this.#values.values()) all.add(v);
+    for (const s of this.#saved.values()) {
+      s.inputs.forEach((t) => all.add(t));
+      s.outputs.forEach((t) => all.add(t));
+    }
+    all.add(this.scores);
+    all.add(this.output);
+    all.delete(this.input);
+    for (const t of all) if (!t.isDisposed) t.dispose();
+  }
+}
+
+/**
+ * A tfjs LayersModel prepared for saliency: graph facts plus the executor.
+ *
+ * @example
+ * ```ts
+ * import { ModelSession } from "./session.ts";
+ * // const session = new ModelSession(await loadModel("model.json"));
+ * // const pass = session.forward(x, { record: ["block5_conv3"], gradientsFrom: ["block5_conv3"] });
+ * // const [g] = pass.backward(seed, { wrt: ["block5_conv3"] });
+ * // pass.dispose();
+ * ```
+ */
+export class ModelSession {
+  /** The wrapped model. */
+  readonly model: tf.LayersModel;
+  /** Its graph facts. */
+  readonly graph: ModelGraph;
+  readonly #index: Map<string, number>;
+  readonly #ancestors = new Map<string, Set<string>>();
+
+  /** Wraps a loaded LayersModel (reads its graph once). */
+  constructor(model: tf.LayersModel) {
+    this.model = model;
+    this.graph = readGraph(model);
+    this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
+  }
+
+  /** Input height, width and channels. */
+  get inputSize(): [number, number, number] {
+    const s = this.graph.inputShape;
+    return [Number(s[1]), Number(s[2]), Number(s[3])];
+  }
+
+  /** All layers the node `name` depends on (transitively), input included. */
+  ancestorsOf(name: string): Set<string> {
+    const hit = this.#ancestors.get(name);
+    if (hit) return hit;
+    const out = new Set<string>();
+    const i = this.#index.get(name);
+    if (i !== undefined) {
+      for (const src of this.graph.nodes[i].inputs) {
+        out.add(src);
+        for (const a of this.ancestorsOf(src)) out.add(a);
+      }
+    }
+    this.#ancestors.set(name, out);
+    return out;
+  }
+
+  /** Whether `a` lies upstream of `b`. */
+  isAncestor(a: string, b: string): boolean {
+    return this.ancestorsOf(b).has(a);
+  }
+
+  /** Nodes that lie on a path from any of `from` to the output (inclusive of `from`). */
+  between(from: Set<string>): Set<string> {
+    const out = new Set<string>();
+    for (const n of this.graph.nodes) {
+      if (from.has(n.name)) {
+        out.add(n.name);
+        continue;
+      }
+      for (const f of from) {
+        if (this.isAncestor(f, n.name)) {
+          out.add(n.name);
+          break;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Runs ONE forward pass over `input` (`[N, H, W, C]`, already preprocessed), keeping the
+   * outputs of `record` layers and everything the backward passes from `gradientsFrom`
+   * need. The returned pass owns its tensors (the input stays the caller's).
+   */
+  forward(input: tf.Tensor4D, opts: ForwardOptions = {}): ForwardPass {
+    const graph = this.graph;
+    const [h, w, c] = this.inputSize;
+    if (input.rank !== 4 || input.shape[3] !== c || (h && input.shape[1] !== h) || (w && input.shape[2] !== w)) {
+      throw new Error(`input of shape [${input.shape}] does not fit the model input [N, ${h}, ${w}, ${c}]`);
+    }
+    const record = new Set(opts.record ?? []);
+    const gradFrom = new Set(opts.gradientsFrom ?? []);
+    for (const l of [...record, ...gradFrom]) checkLayer(graph, l);
+    const keepAll = this.between(gradFrom);
+    // Remaining consumers of each tensor, to free intermediates early.
+    const uses = new Map<string, number>();
+    for (const n of graph.nodes) for (const s of n.inputs) uses.set(s, (uses.get(s) ?? 0) + 1);
+    const live = new Map<string, Tensor>([[graph.inputName, input]]);
+    const values = new Map<string, Tensor>();
+    const saved = new Map<string, Saved>();
+    let scores: tf.Tensor2D | undefined;
+    let output: Tensor | undefined;
+    const keepers = new Set<Tensor>([input]);
+    for (const node of graph.nodes) {
+      const ins = node.inputs.map((s) => live.get(s)!);
+      const outs: Tensor[] = [];
+      let cur = ins;
+      for (const op of node.ops) {
+        const y = tf.tidy(() => op.forward(cur));
+        outs.push(y);
+        cur = [y];
+      }
+      const y = outs[outs.length - 1];
+      live.set(node.name, y);
+      // Terminal gradient layers need no saved inputs: nothing propagates below them.
+      const terminal = gradFrom.has(node.name) && !this.#gradBelow(node, gradFrom);
+      if (keepAll.has(node.name) && !terminal) {
+        saved.set(node.name, { inputs: ins, outputs: outs });
+        ins.forEach((t) => keepers.add(t));
+        outs.forEach((t) => keepers.add(t));
+      }
+      if (record.has(node.name)) {
+        values.set(node.name, y);
+        keepers.add(y);
+      }
+      if (node.name === graph.outputName) {
+        output = y;
+        keepers.add(y);
+        if (graph.scoreIsPreSoftmax) {
+          scores = outs[outs.length - 2] as tf.Tensor2D;
+          keepers.add(scores);
+        }
+      }
+      if (node.name === graph.scoreName && !graph.scoreIsPreSoftmax) {
+        scores = y as tf.Tensor2D;
+        keepers.add(y);
+      }
+      // Free what nobody needs any more.
+      for (const t of outs.slice(0, -1)) if (!keepers.has(t)) t.dispose();
+      for (const s of node.inputs) {
+        const left = (uses.get(s) ?? 1) - 1;
+        uses.set(s, left);
+        if (left === 0) {
+          const t = live.get(s)!;
+          live.delete(s);
+          if (!keepers.has(t)) t.dispose();
+        }
+      }
+    }
+    if (!output || !scores) throw new Error("internal: model output not computed");
+    for (const [name, t] of live) {
+      if (!keepers.has(t) && name !== graph.inputName) t.dispose();
+    }
+    if (scores.rank !== 2) {
+      const s = scores;
+      scores = tf.tidy(() => s.reshape([s.shape[0], -1]) as tf.Tensor2D);
+      if (!keepers.has(s)) s.dispose();
+    }
+    return new ForwardPass(this, input, values, saved, gradFrom, scores, output);
+  }
+
+  #gradBelow(node: LayerNode, gradFrom: Set<string>): boolean {
+    for (const g of gradFrom) if (g !== node.name && this.isAncestor(g, node.name)) return true;
+    return false;
+  }
+
+  /** Plain prediction (scores, pre-softmax where the model ends in a softmax). */
+  predict(input: tf.Tensor4D): tf.Tensor2D {
+    const pass = this.forward(input);
+    const s = pass.scores.clone();
+    pass.dispose();
+    return s;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * Targets: which class score each image's explanation is about.
+ *
+ * @module
+ */
+import { type Tensor, tf } from "./tensor.ts";
+
+/** A score function: from the class scores `[N, classes]` to one score per image `[N]`. */
+export type ScoreFn = (scores: tf.Tensor2D) => tf.Tensor1D;
+
+/**
+ * What to explain:
+ * - `"top1"` (default): each image's highest-scoring class;
+ * - a class index, or one index per image (`number[]`);
+ * - a class name (needs `labels`), or one name per image;
+ * - `{ topK: k }`: the k best classes of each image (k explanations per image);
+ * - a {@linkcode ScoreFn}: a custom differentiable score of the model output.
+ */
+export type TargetSpec =
+  | "top1"
+  | number
+  | string
+  | readonly (number | string)[]
+  | { readonly topK: number }
+  | ScoreFn;
+
+/** One round of targets: one class per image (or -1 with a custom score). */
+export interface TargetRound {
+  /** Class per image, -1 for a custom score function. */
+  readonly classes: readonly number[];
+  /** The signal to start the backward pass from, `[N, classes]` (caller disposes). */
+  seed(scores: tf.Tensor2D): Tensor;
+}
+
+/** Error for a target that does not fit the model or labels. */
+export class TargetError extends Error {
+  /** @param message one-line description */
+  constructor(message: string) {
+    super(message);
+    this.name = "TargetError";
+  }
+}
+
+function classIndex(t: number | string, numClasses: number, labels?: readonly string[]): number {
+  if (typeof t === "number") {
+    if (!Number.isInteger(t) || t < 0 || t >= numClasses) {
+      throw new TargetError(`target class ${t} is out of range (the model has ${numClasses} classes)`);
+    }
+    return t;
+  }
+  if (/^\d+$/.test(t)) return classIndex(Number(t), numClasses, labels);
+  if (!labels) throw new TargetError(`target '${t}' is a class name, but no labels were given`);
+  const i = labels.findIndex((l) => l.toLowerCase() === t.toLowerCase());
+  if (i < 0) {
+    const near = labels.filter((l) => l.toLowerCase().includes(t.toLowerCase())).slice(0, 3);
+    throw new TargetError(
+      `unknown class name '${t}'${near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(", ")}?` : ""}`,
+    );
+  }
+  return i;
+}
+
+/** One-hot seed with 1.0 at each image's class. */
+export function oneHotSeed(classes: readonly number[], numClasses: number): tf.Tensor2D {
+  return tf.tidy(() =>
+    tf.oneHot(tf.tensor1d([...classes], "int32"), numClasses).cast("float32") as tf.Tensor2D
+  );
+}
+
+/**
+ * Resolves a {@linkcode TargetSpec} against a batch's scores into rounds (one round per
+ * explanation per image: one for top1/index/name, k for top-k).
+ */
+export function resolveTargets(
+  spec: TargetSpec | undefined,
+  scores: tf.Tensor2D,
+  labels?: readonly string[],
+): TargetRound[] {
+  const [n, numClasses] = scores.shape;
+  const fixed = (classes: number[]): TargetRound => ({
+    classes,
+    seed: () => oneHotSeed(classes, numClasses),
+  });
+  if (spec === undefined || spec === "top1") {
+    const best = tf.tidy(() => scores.argMax(1));
+    const classes = Array.from(best.dataSync() as Int32Array);
+    best.dispose();
+    return [fixed(classes)];
+  }
+  if (typeof spec === "function") {
+    return [{
+      classes: new Array(n).fill(-1),
+      seed: (s) => tf.grad((x: tf.Tensor2D) => spec(x).sum())(s),
+    }];
+  }
+  if (typeof spec === "object" && !Array.isArray(spec) && "topK" in spec) {
+    const k = (spec as { topK: number }).topK;
+    if (!Number.isInteger(k) || k < 1 || k > numClasses) {
+      throw new TargetError(`top-k needs 1 <= k <= ${numClasses}, got ${k}`);
+    }
+    const top = tf.topk(scores, k);
+    const idx = top.indices.arraySync() as number[][];
+    top.indices.dispose();
+    top.values.dispose();
+    return Array.from({ length: k }, (_, j) => fixed(idx.map((row) => row[j])));
+  }
+  if (Array.isArray(spec)) {
+    if (spec.length !== n) {
+      throw new TargetError(`got ${spec.length} targets for ${n} images`);
+    }
+    return [fixed(spec.map((t) => classIndex(t, numClasses, labels)))];
+  }
+  if (typeof spec === "string" && /^top(\d+)$/.test(spec)) {
+    return resolveTargets({ topK: Number(spec.slice(3)) }, scores, labels);
+  }
+  const c = classIndex(spec as number | string, numClasses, labels);
+  return [fixed(new Array(n).fill(c))];
+}

@@ -1,0 +1,102 @@
+/**
+ * Gradual extrapolation (Szandała, "Gradual Extrapolation"): sharpens any method's coarse
+ * map by walking back through the network. At every resolution-reducing layer (each max or
+ * average pool and each strided convolution, on any branch), from the deepest to the
+ * shallowest, the map is bilinearly resized (half-pixel centres, no antialiasing) to that
+ * layer's output size and multiplied by that output's channel sum divided by its maximum;
+ * the last step uses the input of the first reducing layer (full resolution). Then the map is
+ * z-scored (std with N-1), clipped to [-1, 1] and min-max scaled to [0, 1].
+ *
+ * Which layers count is read from the graph, never from names, and the activations come
+ * from the SAME forward pass the method used (the paper's code runs an extra one).
+ *
+ * Options: `statistics: "image"` (default; per-image max / mean / std / min-max, so a
+ * result never depends on the rest of the batch) or `"batch"` (one set of statistics over
+ * the whole batch, exactly as the paper's code).
+ *
+ * @example
+ * ```ts
+ * import { explain } from "../mod.ts";
+ * // const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
+ * ```
+ *
+ * @module
+ */
+import type { ModelGraph } from "../core/graph.ts";
+import { channelSum, resizeMaps, tf } from "../core/tensor.ts";
+import {
+  type Extrapolator,
+  type ExtrapolatorContext,
+  PLUGIN_API_VERSION,
+  type PluginOptions,
+  type Requirements,
+  type SaliencyMaps,
+} from "../core/types.ts";
+
+/** The layers whose outputs form the pyramid, shallowest first. */
+export function pyramidLayers(graph: ModelGraph): string[] {
+  if (!graph.firstReducingInput) {
+    throw new Error("gradual: the model has no resolution-reducing layer (pool or strided conv)");
+  }
+  return [graph.firstReducingInput, ...graph.reducingLayers];
+}
+
+/** Reduction axes for "per image" (1..3) or "whole batch" (all) statistics. */
+function axes(rank: number, batch: boolean): number[] {
+  const all = Array.from({ length: rank }, (_, i) => i);
+  return batch ? all : all.slice(1);
+}
+
+/** Paper-style normalisation: z-score (N-1), clip to [-1, 1], min-max to [0, 1]. */
+export function zClipMinMax(h: tf.Tensor3D, batch: boolean): tf.Tensor3D {
+  return tf.tidy(() => {
+    const ax = axes(3, batch);
+    const count = ax.reduce((a, i) => a * h.shape[i], 1);
+    const mean = h.mean(ax, true);
+    const centred = h.sub(mean);
+    const std = centred.square().sum(ax, true).div(Math.max(1, count - 1)).sqrt();
+    const z = tf.clipByValue(centred.div(std), -1, 1);
+    const lo = z.min(ax, true);
+    const hi = z.max(ax, true);
+    return z.sub(lo).div(hi.sub(lo)) as tf.Tensor3D;
+  });
+}
+
+/** The gradual extrapolator plugin (`gradual`). */
+export const gradualExtrapolation: Extrapolator = {
+  kind: "extrapolator",
+  apiVersion: PLUGIN_API_VERSION,
+  name: "gradual",
+  aliases: ["gradual-extrapolation"],
+  description: "Gradual extrapolation: sharpen a map through every resolution-reducing layer",
+  requires(graph: ModelGraph): Requirements {
+    return { record: pyramidLayers(graph) };
+  },
+  refine(maps: SaliencyMaps, ctx: ExtrapolatorContext): SaliencyMaps {
+    const opts: PluginOptions = ctx.options;
+    const batch = opts.statistics === "batch";
+    const layers = pyramidLayers(ctx.session.graph);
+    const out = tf.tidy(() => {
+      let h = maps.maps;
+      for (let i = layers.length - 1; i >= 0; i--) {
+        const act = ctx.pass.activation(layers[i]);
+        if (act.rank !== 4) continue;
+        const [, ah, aw] = act.shape;
+        h = resizeMaps(h, ah, aw);
+        const peak = act.max(axes(4, batch), true).reshape(batch ? [1, 1, 1] : [-1, 1, 1]);
+        h = h.mul(channelSum(act).div(peak)) as tf.Tensor3D;
+      }
+      return zClipMinMax(h, batch);
+    });
+    return {
+      maps: out,
+      method: `${maps.method}+gradual`,
+      layer: "input",
+      classes: maps.classes,
+      resolution: [out.shape[1], out.shape[2]],
+      normalized: true,
+    };
+  },
+};
+
+export default gradualExtrapolation;
