@@ -1,0 +1,186 @@
+/**
+ * Builds a tfjs LayersModel from a fixture set's neutral `arch.json`, with the exact float32
+ * weights of the portable counter-based generator described in the fixtures README (so the
+ * paper's VGG16 needs no 528 MiB weights file).
+ *
+ * @module
+ */
+import { tf } from "../core/tensor.ts";
+
+/** One weight tensor entry of `arch.json`. */
+export interface ArchWeight {
+  /** tfjs weight name, e.g. `features_0/kernel`. */
+  name: string;
+  /** Shape in TF layout. */
+  shape: number[];
+  /** Generator parameters. */
+  init: { tensor_index: number; amp: number; offset?: number };
+}
+
+/** One layer / graph node of `arch.json`. */
+export interface ArchLayer {
+  /** PyTorch module name (may be null). */
+  name: string | null;
+  /** tfjs layer name. */
+  tf_name: string;
+  /** Layer type (conv2d, relu, maxpool2d, dense, ...). */
+  type: string;
+  /** Input node names (graph topology only). */
+  inputs?: string[];
+  /** Kernel / window size. */
+  kernel?: number[];
+  /** Strides. */
+  stride?: number[];
+  /** Dilation. */
+  dilation?: number[];
+  /** TF padding. */
+  tf_padding?: "same" | "valid";
+  /** Explicit padding of a zeropad2d node, or PyTorch padding elsewhere. */
+  padding?: number[] | number[][];
+  /** Output channels of a conv. */
+  out_channels?: number;
+  /** Output features of a dense layer. */
+  out_features?: number;
+  /** Whether a conv / dense layer has a bias. */
+  use_bias?: boolean;
+  /** Batch-norm epsilon. */
+  eps?: number;
+  /** Weight tensors. */
+  weights?: ArchWeight[];
+}
+
+/** The parts of `arch.json` the builder reads. */
+export interface Arch {
+  /** Model name. */
+  model: string;
+  /** `graph` for functional models; absent for sequential stacks. */
+  topology?: string;
+  /** Input description (`shape` is `[null, H, W, C]`). */
+  input: { shape: (number | null)[] };
+  /** Generator seed. */
+  portable_init: { model_seed: number };
+  /** Layers / nodes in execution order. */
+  layers: ArchLayer[];
+}
+
+function lowbias32(x: number): number {
+  x = x >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x7feb352d);
+  x ^= x >>> 15;
+  x = Math.imul(x, 0x846ca68b);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
+
+/** Generates one tensor's values with the portable generator (bit-exact float32). */
+export function portableTensor(modelSeed: number, w: ArchWeight): Float32Array {
+  const n = w.shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  const key = lowbias32((modelSeed + 0x9E3779B9 * (w.init.tensor_index + 1)) % 4294967296);
+  const amp = w.init.amp;
+  const offset = w.init.offset ?? 0;
+  for (let i = 0; i < n; i++) {
+    const u = lowbias32(lowbias32(i) ^ key);
+    const v = ((u >>> 8) + 0.5) / 8388608 - 1;
+    out[i] = v * amp + offset;
+  }
+  return out;
+}
+
+/**
+ * Builds the model of an `arch.json` with its portable weights.
+ *
+ * @example
+ * ```ts
+ * import { buildArchModel } from "./arch_model.ts";
+ * // const arch = JSON.parse(await Deno.readTextFile("models/vgg16/arch.json"));
+ * // const vgg16 = buildArchModel(arch);
+ * ```
+ */
+export function buildArchModel(arch: Arch): tf.LayersModel {
+  const seed = arch.portable_init.model_seed;
+  const shape = arch.input.shape.slice(1) as number[];
+  const sym = new Map<string, tf.SymbolicTensor>();
+  const graph = arch.topology === "graph";
+  let input: tf.SymbolicTensor | undefined;
+  let prev: tf.SymbolicTensor | undefined;
+  const pending: { layer: tf.layers.Layer; weights: ArchWeight[] }[] = [];
+  for (const l of arch.layers) {
+    if (l.type === "input") {
+      input = tf.input({ shape, name: l.tf_name });
+      sym.set(l.tf_name, input);
+      prev = input;
+      continue;
+    }
+    if (!input) {
+      input = tf.input({ shape, name: `${l.tf_name}_input` });
+      prev = input;
+    }
+    const ins = graph ? (l.inputs ?? []).map((n) => sym.get(n)!) : [prev!];
+    const layer = makeLayer(l);
+    if (!layer) continue; // identity at this input size (adaptive pool)
+    const out = layer.apply(ins.length === 1 ? ins[0] : ins) as tf.SymbolicTensor;
+    sym.set(l.tf_name, out);
+    prev = out;
+    if (l.weights?.length) pending.push({ layer, weights: l.weights });
+  }
+  const model = tf.model({ inputs: input!, outputs: prev!, name: arch.model });
+  for (const { layer, weights } of pending) {
+    const byName = new Map(weights.map((w) => [w.name.split("/").pop()!, w]));
+    const values = layer.weights.map((v) => {
+      const w = byName.get(v.originalName.split("/").pop()!);
+      if (!w) throw new Error(`arch: no weights for ${v.originalName}`);
+      return tf.tensor(portableTensor(seed, w), w.shape);
+    });
+    layer.setWeights(values);
+    values.forEach((t) => t.dispose());
+  }
+  return model;
+}
+
+function makeLayer(l: ArchLayer): tf.layers.Layer | undefined {
+  const name = l.tf_name;
+  switch (l.type) {
+    case "conv2d":
+      return tf.layers.conv2d({
+        name,
+        filters: l.out_channels!,
+        kernelSize: l.kernel as [number, number],
+        strides: l.stride as [number, number],
+        dilationRate: (l.dilation ?? [1, 1]) as [number, number],
+        padding: l.tf_padding ?? "same",
+        useBias: l.use_bias !== false,
+      });
+    case "relu":
+      return tf.layers.activation({ name, activation: "relu" });
+    case "maxpool2d":
+      return tf.layers.maxPooling2d({
+        name,
+        poolSize: l.kernel as [number, number],
+        strides: l.stride as [number, number],
+        padding: l.tf_padding ?? "valid",
+      });
+    case "zeropad2d":
+      return tf.layers.zeroPadding2d({
+        name,
+        padding: l.padding as [[number, number], [number, number]],
+      });
+    case "batchnorm":
+      return tf.layers.batchNormalization({ name, epsilon: l.eps ?? 1e-5, axis: -1 });
+    case "add":
+      return tf.layers.add({ name });
+    case "global_avgpool2d":
+      return tf.layers.globalAveragePooling2d({ name });
+    case "flatten":
+      return tf.layers.flatten({ name });
+    case "dropout":
+      return tf.layers.dropout({ name, rate: 0.5 });
+    case "dense":
+      return tf.layers.dense({ name, units: l.out_features!, useBias: l.use_bias !== false });
+    case "adaptive_avgpool2d":
+      return undefined;
+    default:
+      throw new Error(`arch: layer type '${l.type}' (${name}) is not supported`);
+  }
+}
