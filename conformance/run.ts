@@ -13,7 +13,7 @@
  * @module
  */
 import "../plugins/mod.ts";
-import { type ExplainOptions, explainMany, type ExplainRequest } from "../core/explain.ts";
+import { explainMany, type ExplainOptions, type ExplainRequest } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
@@ -95,7 +95,11 @@ function recipeFor(name: string, m: ModelEntry): Recipe | undefined {
       dropContrast: drop,
     },
   });
-  const map = (req: ExplainRequest, resize: "input" | "none" = "none", normalize: "minmax" | "none" = "none"): Recipe => ({
+  const map = (
+    req: ExplainRequest,
+    resize: "input" | "none" = "none",
+    normalize: "minmax" | "none" = "none",
+  ): Recipe => ({
     req,
     resize,
     normalize,
@@ -117,7 +121,10 @@ function recipeFor(name: string, m: ModelEntry): Recipe | undefined {
   }
   if (base === "ceb_torchray") return map(ceb(false));
   if (base === "ceb_torchray_inputgrad" || base === "seed_flow_ceb") return map(ceb(true));
-  if ((g = base.match(/^gradual_(gradcam_torchray_conv|ceb_torchray)_(single|batch)$/)) || base === "seed_flow_gradual_gradcam") {
+  if (
+    (g = base.match(/^gradual_(gradcam_torchray_conv|ceb_torchray)_(single|batch)$/)) ||
+    base === "seed_flow_gradual_gradcam"
+  ) {
     const src = g ? g[1] : "gradcam_torchray_conv";
     const stats = g ? g[2] : "batch";
     const req = src === "ceb_torchray" ? ceb(false) : gradcam("conv", "torchray");
@@ -204,12 +211,15 @@ export async function runConformance(fixturesPath: string | URL): Promise<Confor
       ? await loadLayersModel(new URL(entry.tfjs_model, url))
       : buildArchModel(JSON.parse(await Deno.readTextFile(new URL(entry.arch!, url))) as Arch);
     const inputEntry = entry.arrays.model_inputs;
-    const x = tf.tensor4d(readArray(url, inputEntry), inputEntry.shape as [number, number, number, number]);
+    const x = tf.tensor4d(
+      readArray(url, inputEntry),
+      inputEntry.shape as [number, number, number, number],
+    );
     const residual = model.layers.some((l) => l.getClassName() === "Add");
     const n = x.shape[0];
     try {
       if (entry.arrays.logits) {
-        const y = (model.predict(x) as tf.Tensor);
+        const y = model.predict(x) as tf.Tensor;
         const got = y.dataSync() as Float32Array;
         y.dispose();
         const r = compare(got, readArray(url, entry.arrays.logits), n, false);
@@ -261,7 +271,10 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   const { initBackend } = await import("../core/backend.ts");
-  await initBackend({ backend: (Deno.env.get("GRADUAL_BACKEND") as "wasm" | "cpu") ?? "wasm", threads: 1 });
+  await initBackend({
+    backend: (Deno.env.get("GRADUAL_BACKEND") as "wasm" | "cpu") ?? "wasm",
+    threads: 1,
+  });
   try {
     const report = await runConformance(path);
     console.log(JSON.stringify(report, null, 2));

@@ -90,9 +90,7 @@ function resolve(req: ExplainRequest, reg: Registry): {
   method: SaliencyMethod;
   extrapolator?: Extrapolator;
 } {
-  const method = typeof req.method === "object"
-    ? req.method
-    : reg.method(req.method ?? "grad-cam");
+  const method = typeof req.method === "object" ? req.method : reg.method(req.method ?? "grad-cam");
   const ex = req.extrapolator;
   const extrapolator = ex === undefined || ex === "none"
     ? undefined
@@ -176,7 +174,12 @@ export async function explainMany(
             final = p.extrapolator.refine(made, { session, pass, options: p.eo });
             owned.push(final.maps);
           }
-          const out = postprocess(final, [h, w], opts.resize ?? "input", opts.normalize ?? "minmax");
+          const out = postprocess(
+            final,
+            [h, w],
+            opts.resize ?? "input",
+            opts.normalize ?? "minmax",
+          );
           const [n, oh, ow] = out.shape;
           const data = out.dataSync() as Float32Array;
           out.dispose();

@@ -157,7 +157,14 @@ function convOp(l: AnyLayer, className: string): Op {
     throw new Error(`layer '${l.name}': only channelsLast convolutions are supported`);
   }
   const forward = ([x]: Tensor[]): Tensor => {
-    const y = tf.conv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding, "NHWC", dilations);
+    const y = tf.conv2d(
+      x as tf.Tensor4D,
+      kernel as tf.Tensor4D,
+      strides,
+      padding,
+      "NHWC",
+      dilations,
+    );
     return useBias ? y.add(bias) : y;
   };
   return {
@@ -168,9 +175,29 @@ function convOp(l: AnyLayer, className: string): Op {
     forward,
     backward: (dy, [x]) => {
       if (dilations[0] !== 1 || dilations[1] !== 1) {
-        return vjp((xx) => tf.conv2d(xx as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding, "NHWC", dilations), [x], dy);
+        return vjp(
+          (xx) =>
+            tf.conv2d(
+              xx as tf.Tensor4D,
+              kernel as tf.Tensor4D,
+              strides,
+              padding,
+              "NHWC",
+              dilations,
+            ),
+          [x],
+          dy,
+        );
       }
-      return [tf.conv2dTranspose(dy as tf.Tensor4D, kernel as tf.Tensor4D, x.shape as [number, number, number, number], strides, padding)];
+      return [
+        tf.conv2dTranspose(
+          dy as tf.Tensor4D,
+          kernel as tf.Tensor4D,
+          x.shape as [number, number, number, number],
+          strides,
+          padding,
+        ),
+      ];
     },
   };
 }
@@ -198,16 +225,35 @@ function depthwiseOp(l: AnyLayer, className: string): Op {
     className,
     params: { kernel, bias: useBias ? bias : undefined, strides, padding, dilations },
     forward: ([x]) => {
-      const y = tf.depthwiseConv2d(x as tf.Tensor4D, kernel as tf.Tensor4D, strides, padding, "NHWC", dilations);
+      const y = tf.depthwiseConv2d(
+        x as tf.Tensor4D,
+        kernel as tf.Tensor4D,
+        strides,
+        padding,
+        "NHWC",
+        dilations,
+      );
       return useBias ? y.add(bias) : y;
     },
     backward: (dy, [x]) =>
       tf.tidy(() => {
         const dense = depthwiseAsDense(kernel);
         if (dilations[0] !== 1 || dilations[1] !== 1) {
-          return vjp((xx) => tf.conv2d(xx as tf.Tensor4D, dense, strides, padding, "NHWC", dilations), [x], dy);
+          return vjp(
+            (xx) => tf.conv2d(xx as tf.Tensor4D, dense, strides, padding, "NHWC", dilations),
+            [x],
+            dy,
+          );
         }
-        return [tf.conv2dTranspose(dy as tf.Tensor4D, dense, x.shape as [number, number, number, number], strides, padding)];
+        return [
+          tf.conv2dTranspose(
+            dy as tf.Tensor4D,
+            dense,
+            x.shape as [number, number, number, number],
+            strides,
+            padding,
+          ),
+        ];
       }),
   };
 }
@@ -226,7 +272,7 @@ function denseOp(l: AnyLayer, className: string): Op {
       tf.tidy(() => {
         const y = tf.matMul(flat(x), kernel as tf.Tensor2D);
         const yb = useBias ? y.add(bias) : y;
-        return yb.reshape([...x.shape.slice(0, -1), kernel.shape[1]]);
+        return yb.reshape([...x.shape.slice(0, -1), kernel.shape[1]] as number[]);
       }),
     backward: (dy, [x]) =>
       tf.tidy(() => [tf.matMul(flat(dy), kernel as tf.Tensor2D, false, true).reshape(x.shape)]),
@@ -284,7 +330,11 @@ function batchNormOp(l: AnyLayer, className: string): Op {
   };
 }
 
-function globalPoolOp(l: AnyLayer, className: string, kind: "global_avg_pool" | "global_max_pool"): Op {
+function globalPoolOp(
+  l: AnyLayer,
+  className: string,
+  kind: "global_avg_pool" | "global_max_pool",
+): Op {
   const keep = l.getConfig().keepDims === true;
   return {
     kind,

@@ -117,7 +117,9 @@ export async function loadGraphModel(pathOrUrl: string | URL): Promise<tf.GraphM
 }
 
 /** Reads a `model.json` and tells whether it is a `layers-model` or a `graph-model`. */
-export async function modelFormat(pathOrUrl: string | URL): Promise<"layers-model" | "graph-model"> {
+export async function modelFormat(
+  pathOrUrl: string | URL,
+): Promise<"layers-model" | "graph-model"> {
   const name = displayName(pathOrUrl);
   const bytes = await fetchBytes(toModuleUrl(pathOrUrl), name);
   let json: Record<string, unknown>;

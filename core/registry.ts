@@ -5,7 +5,12 @@
  *
  * @module
  */
-import { type Extrapolator, type Plugin, PLUGIN_API_VERSION, type SaliencyMethod } from "./types.ts";
+import {
+  type Extrapolator,
+  type Plugin,
+  PLUGIN_API_VERSION,
+  type SaliencyMethod,
+} from "./types.ts";
 
 /** Error raised for an unknown name or an invalid plugin. */
 export class PluginError extends Error {
@@ -111,7 +116,9 @@ export class Registry {
     const def = mod.default;
     if (def === undefined) throw new PluginError(`${pathOrUrl}: the module has no default export`);
     const list = Array.isArray(def) ? def : [def];
-    if (list.length === 0) throw new PluginError(`${pathOrUrl}: the default export is an empty array`);
+    if (list.length === 0) {
+      throw new PluginError(`${pathOrUrl}: the default export is an empty array`);
+    }
     const plugins = list.map((p) => validatePlugin(p, String(pathOrUrl)));
     for (const p of plugins) this.register(p);
     return plugins;

@@ -305,8 +305,13 @@ export class ModelSession {
   forward(input: tf.Tensor4D, opts: ForwardOptions = {}): ForwardPass {
     const graph = this.graph;
     const [h, w, c] = this.inputSize;
-    if (input.rank !== 4 || input.shape[3] !== c || (h && input.shape[1] !== h) || (w && input.shape[2] !== w)) {
-      throw new Error(`input of shape [${input.shape}] does not fit the model input [N, ${h}, ${w}, ${c}]`);
+    if (
+      input.rank !== 4 || input.shape[3] !== c || (h && input.shape[1] !== h) ||
+      (w && input.shape[2] !== w)
+    ) {
+      throw new Error(
+        `input of shape [${input.shape}] does not fit the model input [N, ${h}, ${w}, ${c}]`,
+      );
     }
     const record = new Set(opts.record ?? []);
     const gradFrom = new Set(opts.gradientsFrom ?? []);

@@ -44,7 +44,9 @@ export class TargetError extends Error {
 function classIndex(t: number | string, numClasses: number, labels?: readonly string[]): number {
   if (typeof t === "number") {
     if (!Number.isInteger(t) || t < 0 || t >= numClasses) {
-      throw new TargetError(`target class ${t} is out of range (the model has ${numClasses} classes)`);
+      throw new TargetError(
+        `target class ${t} is out of range (the model has ${numClasses} classes)`,
+      );
     }
     return t;
   }
@@ -54,7 +56,9 @@ function classIndex(t: number | string, numClasses: number, labels?: readonly st
   if (i < 0) {
     const near = labels.filter((l) => l.toLowerCase().includes(t.toLowerCase())).slice(0, 3);
     throw new TargetError(
-      `unknown class name '${t}'${near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(", ")}?` : ""}`,
+      `unknown class name '${t}'${
+        near.length ? `; did you mean ${near.map((n) => `'${n}'`).join(", ")}?` : ""
+      }`,
     );
   }
   return i;
@@ -90,7 +94,7 @@ export function resolveTargets(
   if (typeof spec === "function") {
     return [{
       classes: new Array(n).fill(-1),
-      seed: (s) => tf.grad((x: tf.Tensor2D) => spec(x).sum())(s),
+      seed: (s) => tf.grad((x: tf.Tensor) => spec(x as tf.Tensor2D).sum())(s),
     }];
   }
   if (typeof spec === "object" && !Array.isArray(spec) && "topK" in spec) {

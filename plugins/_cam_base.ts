@@ -124,7 +124,9 @@ export function camMethod(def: CamDefinition): SaliencyMethod {
       } finally {
         g?.dispose();
       }
-      const maps = ctx.options.raw ? raw as tf.Tensor3D : tf.tidy(() => tf.relu(raw) as tf.Tensor3D);
+      const maps = ctx.options.raw
+        ? raw as tf.Tensor3D
+        : tf.tidy(() => tf.relu(raw) as tf.Tensor3D);
       if (maps !== raw) raw.dispose();
       return {
         maps,

@@ -1,13 +1,5 @@
 import * as tf from "@tensorflow/tfjs";
-import { deepStrictEqual, ok } from "node:assert/strict";
-
-function assertEquals(a: unknown, b: unknown, msg?: string): void {
-  deepStrictEqual(a, b, msg);
-}
-
-function assert(c: unknown, msg?: string): asserts c {
-  ok(c, msg);
-}
+import { assert, assertEquals } from "./_assert.ts";
 import { initBackend } from "../core/backend.ts";
 
 type Pad = "same" | "valid";
