@@ -32,3 +32,4 @@ export * from "./core/model_io.ts";
 export * from "./core/explain.ts";
 export * from "./core/backend.ts";
 export * from "./plugins/mod.ts";
+export * from "./core/graph_session.ts";

@@ -8,7 +8,8 @@
  */
 import { checkLayer } from "./graph.ts";
 import { type Registry, registry as defaultRegistry } from "./registry.ts";
-import { ModelSession } from "./session.ts";
+import { GraphSession } from "./graph_session.ts";
+import { ModelSession, type Session } from "./session.ts";
 import { resolveTargets, type TargetSpec } from "./targets.ts";
 import { minMaxPerImage, resizeMaps, type Tensor, tf } from "./tensor.ts";
 import type { Extrapolator, PluginOptions, SaliencyMaps, SaliencyMethod } from "./types.ts";
@@ -70,17 +71,19 @@ export interface Explanation {
   probability: number;
 }
 
-/** A model or a prepared session. */
-export type ModelLike = tf.LayersModel | ModelSession;
+/** A model (LayersModel or GraphModel) or a prepared session. */
+export type ModelLike = tf.LayersModel | tf.GraphModel | Session;
 
-const sessions = new WeakMap<tf.LayersModel, ModelSession>();
+const sessions = new WeakMap<object, Session>();
 
 /** Returns (and caches) the session of a model. */
-export function sessionOf(model: ModelLike): ModelSession {
-  if (model instanceof ModelSession) return model;
+export function sessionOf(model: ModelLike): Session {
+  if (model instanceof ModelSession || model instanceof GraphSession) return model;
   let s = sessions.get(model);
   if (!s) {
-    s = new ModelSession(model);
+    s = model instanceof tf.GraphModel
+      ? GraphSession.create(model)
+      : new ModelSession(model as tf.LayersModel);
     sessions.set(model, s);
   }
   return s;
@@ -134,6 +137,11 @@ export async function explainMany(
   const plans = requests.map((r) => {
     const { method, extrapolator } = resolve(r, reg);
     const mo = r.methodOptions ?? {};
+    if (method.usesRules && !session.supportsRules) {
+      throw new Error(
+        `${method.name} needs per-layer backward rules, which need a LayersModel; this is a GraphModel`,
+      );
+    }
     const layer = r.layer ?? method.defaultLayer(graph, mo);
     if (layer !== undefined) checkLayer(graph, layer);
     return { req: r, method, extrapolator, layer, mo, eo: r.extrapolatorOptions ?? {} };

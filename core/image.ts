@@ -631,21 +631,27 @@ interface JpegLib {
 let jpegLib: Promise<JpegLib> | null = null;
 
 async function decodeJpeg(bytes: Uint8Array, name: string | undefined): Promise<Rgba8Image> {
-  const g = globalThis as unknown as Record<string, unknown>;
-  if (typeof g.OffscreenCanvas === "function" && typeof g.createImageBitmap === "function") {
-    return await decodeWithCanvas(bytes, name);
+  let decoder: { decode(data: Uint8Array): JpegFramebuffer } | null = null;
+  try {
+    if (jpegLib === null) {
+      jpegLib = import("imagescript/wasm/node/jpeg.js").then((m) =>
+        ((m as { default?: unknown }).default ?? m) as JpegLib
+      );
+    }
+    decoder = await (await jpegLib).init();
+  } catch {
+    jpegLib = null; // imagescript's loader needs node:fs (Deno, Node, Bun); not in browsers
   }
-  if (jpegLib === null) {
-    jpegLib = import("imagescript/wasm/node/jpeg.js").then((m) =>
-      ((m as { default?: unknown }).default ?? m) as JpegLib
-    );
-    jpegLib.catch(() => {
-      jpegLib = null;
-    });
+  if (decoder === null) {
+    const g = globalThis as unknown as Record<string, unknown>;
+    if (typeof g.OffscreenCanvas === "function" && typeof g.createImageBitmap === "function") {
+      return await decodeWithCanvas(bytes, name);
+    }
+    return fail(name, "no JPEG decoder available in this environment");
   }
   let fb: JpegFramebuffer;
   try {
-    fb = (await (await jpegLib).init()).decode(bytes);
+    fb = decoder.decode(bytes);
   } catch {
     return fail(name, "truncated or corrupt JPEG");
   }

@@ -60,6 +60,41 @@ export interface ForwardOptions {
   gradientsFrom?: readonly string[];
 }
 
+/**
+ * One forward pass as methods and extrapolators see it (implemented by
+ * {@linkcode ForwardPass} for LayersModels and by the GraphModel session).
+ */
+export interface Pass {
+  /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
+  readonly scores: tf.Tensor2D;
+  /** The input batch `[N, H, W, C]` (owned by the caller). */
+  readonly input: tf.Tensor4D;
+  /** Batch size. */
+  readonly batchSize: number;
+  /** The recorded output of a layer (owned by the pass). */
+  activation(layer: string): Tensor;
+  /** Whether a layer's output was recorded. */
+  has(layer: string): boolean;
+  /** A backward pass from `seed` at the scores; returns gradients the caller owns. */
+  backward(seed: Tensor, opts: BackwardOptions): Tensor[];
+  /** Frees the pass's tensors. */
+  dispose(): void;
+}
+
+/** A model prepared for saliency (LayersModel or GraphModel). */
+export interface Session {
+  /** Graph facts. */
+  readonly graph: ModelGraph;
+  /** Input height, width and channels. */
+  readonly inputSize: [number, number, number];
+  /** Whether backward rules (excitation backprop, guided backprop, ...) are supported. */
+  readonly supportsRules: boolean;
+  /** Runs one forward pass keeping what later backward passes and readers need. */
+  forward(input: tf.Tensor4D, opts?: ForwardOptions): Pass;
+  /** Class scores of a batch (pre-softmax where possible). */
+  predict(input: tf.Tensor4D): tf.Tensor2D;
+}
+
 interface Saved {
   inputs: Tensor[];
   outputs: Tensor[]; // per op
@@ -68,7 +103,7 @@ interface Saved {
 /**
  * The recorded state of one forward pass. Owns its tensors: call {@linkcode dispose}.
  */
-export class ForwardPass {
+export class ForwardPass implements Pass {
   readonly #session: ModelSession;
   readonly #values: Map<string, Tensor>;
   readonly #saved: Map<string, Saved>;
@@ -237,13 +272,16 @@ export class ForwardPass {
  * // pass.dispose();
  * ```
  */
-export class ModelSession {
+export class ModelSession implements Session {
   /** The wrapped model. */
   readonly model: tf.LayersModel;
   /** Its graph facts. */
   readonly graph: ModelGraph;
   readonly #index: Map<string, number>;
   readonly #ancestors = new Map<string, Set<string>>();
+
+  /** Per-op backward rules are supported. */
+  readonly supportsRules = true;
 
   /** Wraps a loaded LayersModel (reads its graph once). */
   constructor(model: tf.LayersModel) {

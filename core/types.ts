@@ -13,7 +13,7 @@
  * @module
  */
 import type { ModelGraph } from "./graph.ts";
-import type { ForwardPass, ModelSession } from "./session.ts";
+import type { Pass, Session } from "./session.ts";
 import type { TargetRound } from "./targets.ts";
 import type { tf } from "./tensor.ts";
 
@@ -50,9 +50,9 @@ export interface SaliencyMaps {
 /** What a method's `run` receives. */
 export interface MethodContext {
   /** The model session (graph facts, executor). */
-  readonly session: ModelSession;
+  readonly session: Session;
   /** The forward pass (already run with the method's and extrapolator's requirements). */
-  readonly pass: ForwardPass;
+  readonly pass: Pass;
   /** Targets for this round: class per image and the backward seed. */
   readonly targets: TargetRound;
   /** The layer chosen by the user or the method's default (resolved by `requires`). */
@@ -73,6 +73,11 @@ export interface SaliencyMethod {
   readonly aliases?: readonly string[];
   /** One-line description. */
   readonly description: string;
+  /**
+   * Whether the method replaces layers' gradients with backward rules (excitation backprop,
+   * guided backprop, ...): such methods need a LayersModel.
+   */
+  readonly usesRules?: boolean;
   /** The layer the method works on when the user names none. */
   defaultLayer(graph: ModelGraph, options: PluginOptions): string | undefined;
   /** What the forward pass must record / prepare for gradients. */
@@ -84,9 +89,9 @@ export interface SaliencyMethod {
 /** What an extrapolator's `refine` receives. */
 export interface ExtrapolatorContext {
   /** The model session. */
-  readonly session: ModelSession;
+  readonly session: Session;
   /** The SAME forward pass the method used. */
-  readonly pass: ForwardPass;
+  readonly pass: Pass;
   /** Extrapolator options. */
   readonly options: PluginOptions;
 }
