@@ -63,6 +63,8 @@ export interface Rgba8Source {
  */
 export class ImageError extends Error {
   /**
+   * Create an image error.
+   *
    * @param message one-line, human-readable reason
    */
   constructor(message: string) {

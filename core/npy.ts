@@ -18,6 +18,8 @@
 /** Thrown for malformed or unsupported `.npy` data; the message is one line. */
 export class NpyError extends Error {
   /**
+   * Create an NPY error.
+   *
    * @param message one-line reason
    */
   constructor(message: string) {
@@ -60,7 +62,7 @@ function shapeSize(shape: number[]): number {
  * ```ts
  * import { encodeNpy } from "./npy.ts";
  * const npy = encodeNpy(new Uint8Array([1, 2, 3]), [3]);
- * console.log(npy.length); // 64 header bytes + 3 data bytes = 67
+ * console.log(npy.length); // 128 header bytes + 3 data bytes = 131
  * ```
  *
  * @param data the elements, C order
