@@ -174,8 +174,8 @@ export class ForwardPass implements Pass {
       }
     }
     const want = new Set(opts.wrt);
-    const needed = this.#session.between(this.#gradFrom);
-    const gradFrom = this.#gradFrom;
+    // Only the part of the graph between the requested layers and the scores is walked.
+    const needed = this.#session.between(want);
     return tf.tidy(() => {
       const nodes = graph.nodes;
       // The seed enters at the score tensor: the output of the last node's linear op when
@@ -194,6 +194,7 @@ export class ForwardPass implements Pass {
         if (want.has(node.name)) result.set(node.name, tf.keep(dy.clone()));
         const saved = this.#saved.get(node.name);
         if (!saved) continue; // below this node nothing is needed
+        if (!node.inputs.some((src) => needed.has(src))) continue;
         const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.outputName;
         let g = dy;
         for (let k = node.ops.length - 1 - (skipSoftmax ? 1 : 0); k >= 0; k--) {
@@ -215,14 +216,16 @@ export class ForwardPass implements Pass {
             continue;
           }
           node.inputs.forEach((src, j) => {
-            if (!needed.has(src) && !gradFrom.has(src)) return;
+            if (!needed.has(src)) return;
             const prev = pending.get(src);
             pending.set(src, prev ? prev.add(gs[j]) : gs[j]);
           });
         }
       }
       if (want.has(graph.inputName)) {
-        const gi = pending.get(graph.inputName);
+        let gi = pending.get(graph.inputName);
+        const tr = opts.transform?.[graph.inputName];
+        if (gi && tr) gi = tr(gi);
         result.set(graph.inputName, tf.keep(gi ? gi.clone() : tf.zerosLike(this.input)));
       }
       for (const w of opts.wrt) {
@@ -318,8 +321,9 @@ export class ModelSession implements Session {
   }
 
   /** Nodes that lie on a path from any of `from` to the output (inclusive of `from`). */
-  between(from: Set<string>): Set<string> {
+  between(from: ReadonlySet<string>): Set<string> {
     const out = new Set<string>();
+    if (from.has(this.graph.inputName)) out.add(this.graph.inputName);
     for (const n of this.graph.nodes) {
       if (from.has(n.name)) {
         out.add(n.name);

@@ -1,0 +1,188 @@
+/**
+ * What `explain` and `compare` share: their common flags, plugin loading, backend start,
+ * model loading and method-request parsing.
+ *
+ * @module
+ */
+import type { ExplainRequest } from "../core/explain.ts";
+import { PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
+import { initBackend } from "../core/backend.ts";
+import { registry } from "../core/registry.ts";
+import { tf } from "../core/tensor.ts";
+import type { PluginOptions } from "../core/types.ts";
+import { COLORMAPS } from "../render/colormap.ts";
+import { type FlagSpec, type FlagValues, numberFlag, repeatedFlag, stringFlag } from "./_args.ts";
+import { UsageError } from "./_errors.ts";
+import { type LoadedModel, loadModel, resolveModelSpec } from "./_model.ts";
+
+/** Flags every explaining command takes. */
+export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  model: { type: "string", short: "m" },
+  labels: { type: "string" },
+  layer: { type: "string" },
+  target: { type: "string" },
+  preprocess: { type: "string" },
+  out: { type: "string", short: "o" },
+  colormap: { type: "string" },
+  alpha: { type: "string" },
+  batch: { type: "string" },
+  backend: { type: "string" },
+  threads: { type: "string" },
+  plugin: { type: "string", multiple: true },
+  shard: { type: "string" },
+  "skip-existing": { type: "boolean" },
+  quiet: { type: "boolean", short: "q" },
+  opt: { type: "string", multiple: true },
+  help: { type: "boolean", short: "h" },
+};
+
+/** Help text of the common flags. */
+export const COMMON_HELP =
+  `  -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg)
+      --labels FILE    class names (JSON array/object or one per line)
+      --layer NAME     layer the methods work on (default: each method's choice)
+      --target T       top1 (default), topK, a class index or a class name
+      --preprocess P   imagenet, unit, symmetric, caffe, or none (inputs are .npy tensors
+                       already preprocessed); default: the built-in model's, else imagenet
+  -o, --out DIR        output folder (default ./gradual-out)
+      --colormap C     ${COLORMAPS.join(", ")} (default jet)
+      --alpha A        heatmap weight in overlays, 0..1 (default 0.5)
+      --batch N        images per forward pass (default 4)
+      --backend B      wasm (default) or cpu
+      --threads N      wasm threads (default: all cores, at most 8)
+      --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
+      --shard K/N      process only the K-th of N shares of the sorted inputs
+      --skip-existing  skip inputs whose outputs all exist
+      --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
+  -q, --quiet          no progress or summary
+  -h, --help           this help`;
+
+/** Settings common to the explaining commands. */
+export interface CommonSettings {
+  /** Output folder. */
+  readonly out: string;
+  /** Colormap name. */
+  readonly colormap: string;
+  /** Overlay alpha. */
+  readonly alpha: number;
+  /** Batch size. */
+  readonly batch: number;
+  /** Preprocessing preset (resolved against the model later when not given). */
+  readonly preprocess?: PreprocessPreset;
+  /** Quiet mode. */
+  readonly quiet: boolean;
+}
+
+/** Reads and checks the common flags (usage errors before any work). */
+export function commonSettings(flags: FlagValues): CommonSettings {
+  const colormap = stringFlag(flags, "colormap", "jet");
+  if (!(COLORMAPS as readonly string[]).includes(colormap)) {
+    throw new UsageError(`unknown colormap '${colormap}' (one of ${COLORMAPS.join(", ")})`);
+  }
+  const pre = stringFlag(flags, "preprocess");
+  if (pre !== undefined && !(PREPROCESS_PRESETS as readonly string[]).includes(pre)) {
+    throw new UsageError(
+      `unknown --preprocess '${pre}' (one of ${PREPROCESS_PRESETS.join(", ")})`,
+    );
+  }
+  const backend = stringFlag(flags, "backend", "wasm");
+  if (backend !== "wasm" && backend !== "cpu") {
+    throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
+  }
+  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
+  return {
+    out: stringFlag(flags, "out", "gradual-out"),
+    colormap,
+    alpha: numberFlag(flags, "alpha", 0.5, { min: 0, max: 1 }),
+    batch: numberFlag(flags, "batch", 4, { min: 1, max: 256, integer: true }),
+    preprocess: pre as PreprocessPreset | undefined,
+    quiet: flags.quiet === true,
+  };
+}
+
+function optionValue(v: string): unknown {
+  if (v === "true") return true;
+  if (v === "false") return false;
+  if (v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
+  return v;
+}
+
+/** Plugin options from `--opt`: `key=value` for every method, `name.key=value` for one plugin. */
+export interface ParsedOptions {
+  /** Options for every method. */
+  readonly all: Record<string, unknown>;
+  /** Options for one plugin, by plugin name. */
+  readonly byPlugin: Record<string, Record<string, unknown>>;
+}
+
+/** Parses the `--opt` flags. */
+export function parseOptions(flags: FlagValues): ParsedOptions {
+  const all: Record<string, unknown> = {};
+  const byPlugin: Record<string, Record<string, unknown>> = {};
+  for (const kv of repeatedFlag(flags, "opt")) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--opt needs KEY=VALUE, got '${kv}'`);
+    const key = kv.slice(0, eq);
+    const value = optionValue(kv.slice(eq + 1));
+    const dot = key.lastIndexOf(".");
+    if (dot > 0) (byPlugin[key.slice(0, dot)] ??= {})[key.slice(dot + 1)] = value;
+    else all[key] = value;
+  }
+  return { all, byPlugin };
+}
+
+/**
+ * Builds explain requests from method specs (`grad-cam`, `grad-cam+gradual`); a spec
+ * without `+` gets each of `extrapolators` (`none` for none).
+ */
+export function buildRequests(
+  methods: readonly string[],
+  extrapolators: readonly string[],
+  layer: string | undefined,
+  opts: ParsedOptions,
+): ExplainRequest[] {
+  const out: ExplainRequest[] = [];
+  const optionsFor = (name: string | undefined, base: Record<string, unknown>): PluginOptions =>
+    name === undefined ? {} : { ...base, ...(opts.byPlugin[name] ?? {}) };
+  for (const spec of methods) {
+    const [method, ex] = spec.split("+", 2);
+    for (const e of ex !== undefined ? [ex] : extrapolators) {
+      const extrapolator = e === "none" || e === "" ? undefined : e;
+      out.push({
+        method,
+        extrapolator,
+        layer,
+        methodOptions: optionsFor(method, opts.all),
+        extrapolatorOptions: optionsFor(extrapolator, {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Loads every `--plugin` module into the registry. */
+export async function loadPlugins(flags: FlagValues): Promise<void> {
+  for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
+}
+
+/** Starts the tfjs backend named by `--backend` / `--threads`. */
+export async function startBackend(flags: FlagValues): Promise<void> {
+  const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu";
+  const t = stringFlag(flags, "threads");
+  tf.enableProdMode(); // no "install tfjs-node" banner and no debug checks in the CLI
+  await initBackend({ backend, threads: t === undefined ? undefined : Number(t) });
+}
+
+/** Resolves and loads `--model` / `--labels`; prints label warnings unless quiet. */
+export async function openModel(flags: FlagValues, quiet: boolean): Promise<LoadedModel> {
+  const m = await loadModel(
+    resolveModelSpec(stringFlag(flags, "model"), stringFlag(flags, "labels")),
+  );
+  if (!quiet) m.warnings.forEach((w) => console.error(w));
+  return m;
+}
+
+/** The preprocessing to use: `--preprocess`, else the built-in model's, else imagenet. */
+export function preprocessFor(settings: CommonSettings, m: LoadedModel): PreprocessPreset {
+  return settings.preprocess ?? m.spec.preprocess ?? "imagenet";
+}

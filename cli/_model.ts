@@ -1,0 +1,209 @@
+/**
+ * Model set-up for the commands: `--model` (a built-in name or a path to a tfjs
+ * `model.json`), labels, the default preprocessing, and up-front checks of methods, layers
+ * and targets so that a wrong command line fails before any image is read.
+ *
+ * @module
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { type ExplainRequest, sessionOf } from "../core/explain.ts";
+import { checkLayer } from "../core/graph.ts";
+import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
+import { registry } from "../core/registry.ts";
+import type { Session } from "../core/session.ts";
+import { resolveTargets, type TargetSpec } from "../core/targets.ts";
+import { tf } from "../core/tensor.ts";
+import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
+import type { PreprocessPreset } from "../core/image.ts";
+import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
+import { FileError, problemOf, UsageError } from "./_errors.ts";
+
+/** The model `--model` resolves to when it is not given. */
+export const DEFAULT_MODEL = "shapes-vgg";
+
+/** Where a model and its labels come from. */
+export interface ModelSpec {
+  /** Name shown in messages (built-in name or the path given). */
+  readonly display: string;
+  /** `model.json` path or URL. */
+  readonly url: string | URL;
+  /** Labels path or URL, if known. */
+  readonly labels?: string | URL;
+  /** The model's own preprocessing, if known (built-in models). */
+  readonly preprocess?: PreprocessPreset;
+}
+
+/** Resolves `--model` (default {@linkcode DEFAULT_MODEL}) and `--labels`. */
+export function resolveModelSpec(model?: string, labels?: string): ModelSpec {
+  const name = model ?? DEFAULT_MODEL;
+  if (Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, name)) {
+    const b = BUILTIN_MODELS[name];
+    if (b.modelUrl.protocol === "file:" && !existsSync(b.modelUrl)) {
+      throw new FileError(name, `the built-in model's files are missing (${b.modelUrl.pathname})`);
+    }
+    return {
+      display: name,
+      url: b.modelUrl,
+      labels: labels ?? b.labelsUrl,
+      preprocess: b.preprocess,
+    };
+  }
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(name);
+  let path = name;
+  if (!isUrl) {
+    let isDir = false;
+    try {
+      isDir = Deno.statSync(name).isDirectory;
+    } catch {
+      isDir = false;
+    }
+    if (isDir) path = join(name, "model.json");
+    else if (!name.endsWith(".json") && !existsSync(name)) {
+      throw new FileError(
+        name,
+        `no such model file, and not a built-in model (built-in: ${
+          BUILTIN_MODEL_NAMES.join(", ")
+        })`,
+      );
+    }
+  }
+  const sibling = isUrl ? undefined : join(dirname(path), "labels.json");
+  const autoLabels = sibling !== undefined && existsSync(sibling) ? sibling : undefined;
+  return { display: path, url: path, labels: labels ?? autoLabels };
+}
+
+/** A loaded model with what the commands need to know about it. */
+export interface LoadedModel {
+  /** Where it came from. */
+  readonly spec: ModelSpec;
+  /** The session (graph facts, executor) shared by every explanation. */
+  readonly session: Session;
+  /** Class names, if any. */
+  readonly labels?: string[];
+  /** Number of classes (last dimension of the output). */
+  readonly numClasses: number;
+  /** Warnings for the user (e.g. label count mismatch). */
+  readonly warnings: string[];
+  /** Frees the model's weights. */
+  dispose(): void;
+}
+
+/** Loads the model and labels; every failure is a one-line error naming the file. */
+export async function loadModel(spec: ModelSpec): Promise<LoadedModel> {
+  const model = (await modelFormat(spec.url)) === "graph-model"
+    ? await loadGraphModel(spec.url)
+    : await loadLayersModel(spec.url);
+  let session: Session;
+  try {
+    session = sessionOf(model);
+  } catch (e) {
+    model.dispose();
+    throw new FileError(spec.display, `unsupported model: ${problemOf(e)}`);
+  }
+  const dispose = (): void => {
+    model.dispose();
+  };
+  const g = session.graph;
+  const out = g.nodes.find((n) => n.name === g.outputName)?.outputShape ?? [];
+  const numClasses = Number(out[out.length - 1]);
+  if (out.length !== 2 || !(numClasses > 0)) {
+    dispose();
+    throw new FileError(
+      spec.display,
+      `unsupported model: the output has shape [${
+        out.join(", ")
+      }], a classifier needs [null, classes]`,
+    );
+  }
+  const warnings: string[] = [];
+  let labels: string[] | undefined;
+  if (spec.labels !== undefined) {
+    try {
+      labels = await loadLabels(spec.labels);
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+    if (labels.length !== numClasses) {
+      warnings.push(
+        `gradual: ${
+          String(spec.labels)
+        }: has ${labels.length} labels, the model has ${numClasses} classes`,
+      );
+    }
+  }
+  return { spec, session, labels, numClasses, warnings, dispose };
+}
+
+/** Parses `--target`: `top1`, `topK`, a class index or a class name. */
+export function parseTarget(s: string | undefined): TargetSpec {
+  if (s === undefined || s === "top1") return "top1";
+  if (/^top\d+$/.test(s)) return s;
+  if (/^\d+$/.test(s)) return Number(s);
+  if (/^-\d+$/.test(s)) {
+    throw new UsageError(`--target must be top1, topK, a class index or name, got '${s}'`);
+  }
+  return s;
+}
+
+function lookup(r: ExplainRequest): { method: SaliencyMethod; ex?: Extrapolator } {
+  try {
+    const method = typeof r.method === "object"
+      ? r.method
+      : registry.method(r.method ?? "grad-cam");
+    const e = r.extrapolator;
+    const ex = e === undefined || e === "none"
+      ? undefined
+      : typeof e === "object"
+      ? e
+      : registry.extrapolator(e);
+    return { method, ex };
+  } catch (e) {
+    throw new UsageError(problemOf(e));
+  }
+}
+
+/**
+ * Checks methods, extrapolators, layers and the target against the model before any
+ * image is read. Unknown names are usage errors (exit 2); a model the methods cannot work
+ * on is a {@linkcode FileError} naming the model.
+ */
+export function validateRun(
+  m: LoadedModel,
+  requests: readonly ExplainRequest[],
+  target: TargetSpec,
+): void {
+  const graph = m.session.graph;
+  for (const r of requests) {
+    const { method, ex } = lookup(r);
+    const mo = r.methodOptions ?? {};
+    let layer: string | undefined;
+    try {
+      layer = r.layer ?? method.defaultLayer(graph, mo);
+    } catch (e) {
+      throw new FileError(m.spec.display, problemOf(e));
+    }
+    if (layer !== undefined) {
+      try {
+        checkLayer(graph, layer);
+      } catch (e) {
+        throw new UsageError(`${m.spec.display}: ${problemOf(e)}`);
+      }
+    }
+    try {
+      method.requires(graph, layer, mo);
+      ex?.requires(graph, r.extrapolatorOptions ?? {});
+    } catch (e) {
+      throw new FileError(m.spec.display, problemOf(e));
+    }
+  }
+  const scores = tf.zeros([1, m.numClasses]) as tf.Tensor2D;
+  try {
+    resolveTargets(target, scores, m.labels);
+  } catch (e) {
+    throw new UsageError(`${m.spec.display}: ${problemOf(e)}`);
+  } finally {
+    scores.dispose();
+  }
+}

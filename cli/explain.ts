@@ -1,0 +1,312 @@
+/**
+ * `gradual explain`: saliency maps for many images, written as overlays (at the original
+ * image size), heatmaps and `.npy` maps (at model-input resolution), JSON records and
+ * titled grids.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { Explanation } from "../core/explain.ts";
+import { encodePng, type Rgba8Image } from "../core/image.ts";
+import { encodeNpy } from "../core/npy.ts";
+import { registry } from "../core/registry.ts";
+import { heatmapRgba, overlay } from "../render/compose.ts";
+import { boolFlag, listFlag, parseFlags, stringFlag } from "./_args.ts";
+import { runBatches } from "./_batch.ts";
+import {
+  buildRequests,
+  COMMON_FLAGS,
+  COMMON_HELP,
+  commonSettings,
+  loadPlugins,
+  openModel,
+  parseOptions,
+  preprocessFor,
+  startBackend,
+} from "./_common.ts";
+import { UsageError } from "./_errors.ts";
+import { explanationFigure } from "./_figure.ts";
+import { applyShard, discover, IMAGE_EXTENSIONS, parseShard } from "./_files.ts";
+import { type LoadedInput, originalOf } from "./_inputs.ts";
+import { parseTarget, validateRun } from "./_model.ts";
+import {
+  classTag,
+  listNames,
+  outputName,
+  outputStem,
+  prepareOutDir,
+  safeName,
+  variantName,
+  writeFileAtomic,
+} from "./_output.ts";
+import { Progress } from "./_progress.ts";
+
+/** Help of `gradual explain`. */
+export const EXPLAIN_HELP = `gradual explain: saliency maps for images, folders or globs
+
+Usage: gradual explain [options] <images|folders|globs...>
+
+Options:
+      --method M       method(s) to run, repeatable or comma list (default grad-cam);
+                       METHOD+EXTRAPOLATOR names one combination
+      --extrapolate E  gradual (default), none, or both: gradual,none
+      --format F       comma list of overlay, heatmap, grid, npy, json (default overlay,heatmap)
+      --json           one JSON record per image and method on stdout
+${COMMON_HELP}
+
+Outputs are named <image>_<folder hash>.<method>[+<extrapolator>].c<class>[-<name>].<kind>:
+overlays at the original image size, heatmaps (.heatmap.png) and maps (.npy, float32 [H, W])
+at model-input resolution; grid: <image>_<hash>.grid.png.
+
+Examples:
+  gradual explain photos/ --out maps
+  gradual explain 'shots/**/*.jpg' --method grad-cam --extrapolate gradual,none --format overlay,npy
+  gradual explain cat.png --model my/model.json --labels labels.txt --target top3 --json
+  gradual explain tensors/ --preprocess none --format npy --shard 0/4
+`;
+
+const FLAGS = {
+  ...COMMON_FLAGS,
+  method: { type: "string", multiple: true },
+  extrapolate: { type: "string", multiple: true },
+  format: { type: "string", multiple: true },
+  json: { type: "boolean" },
+} as const;
+
+/** The output kinds of `--format`. */
+export const FORMATS: readonly string[] = ["overlay", "heatmap", "grid", "npy", "json"];
+
+/** File suffix of each per-explanation format. */
+const SUFFIX: Record<string, string> = {
+  overlay: "overlay.png",
+  heatmap: "heatmap.png",
+  npy: "npy",
+  json: "json",
+};
+
+function stats(map: Float32Array): { min: number; max: number; mean: number } {
+  let min = Infinity, max = -Infinity, sum = 0;
+  for (const v of map) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+  }
+  return { min, max, mean: map.length ? sum / map.length : NaN };
+}
+
+/** One `--json` record. */
+export interface ExplainRecord {
+  /** Input file. */
+  file: string;
+  /** Explained class index. */
+  class: number;
+  /** Its label, or null. */
+  className: string | null;
+  /** Class score (logit). */
+  score: number;
+  /** Softmax probability. */
+  probability: number;
+  /** Method name. */
+  method: string;
+  /** Extrapolator name, or null. */
+  extrapolator: string | null;
+  /** Layer the method worked on. */
+  layer: string;
+  /** Written files by format. */
+  outputs: Record<string, string>;
+  /** Map size and statistics. */
+  map: { height: number; width: number; min: number; max: number; mean: number };
+}
+
+interface Settings {
+  out: string;
+  colormap: string;
+  alpha: number;
+  formats: string[];
+  json: boolean;
+}
+
+async function writeImageOutputs(
+  s: Settings,
+  x: LoadedInput,
+  results: Explanation[][],
+): Promise<ExplainRecord[]> {
+  const stem = outputStem(x.file);
+  const records: ExplainRecord[] = [];
+  let original: Rgba8Image | undefined;
+  const photo = async (): Promise<Rgba8Image> => (original ??= await originalOf(x));
+  const all = results.flat();
+  for (const e of all) {
+    const variant = variantName(e.method, e.extrapolator);
+    const cls = classTag(e.classIndex, e.className);
+    const path = (kind: string): string =>
+      join(s.out, outputName(stem, variant, cls, SUFFIX[kind]));
+    const outputs: Record<string, string> = {};
+    for (const kind of s.formats) {
+      if (kind === "overlay") {
+        const img = overlay(await photo(), e.map, e.width, e.height, s.colormap, s.alpha);
+        await writeFileAtomic(path(kind), await encodePng(img.width, img.height, img.data));
+      } else if (kind === "heatmap") {
+        const img = heatmapRgba(e.map, e.width, e.height, s.colormap);
+        await writeFileAtomic(path(kind), await encodePng(img.width, img.height, img.data));
+      } else if (kind === "npy") {
+        await writeFileAtomic(path(kind), encodeNpy(e.map, [e.height, e.width]));
+      } else continue;
+      outputs[kind] = path(kind);
+    }
+    if (s.formats.includes("json")) outputs.json = path("json");
+    const record: ExplainRecord = {
+      file: x.file,
+      class: e.classIndex,
+      className: e.className ?? null,
+      score: e.score,
+      probability: e.probability,
+      method: e.method,
+      extrapolator: e.extrapolator ?? null,
+      layer: e.layer,
+      outputs,
+      map: { height: e.height, width: e.width, ...stats(e.map) },
+    };
+    if (s.formats.includes("json")) {
+      await writeFileAtomic(path("json"), JSON.stringify(record, null, 2) + "\n");
+    }
+    records.push(record);
+  }
+  if (s.formats.includes("grid")) {
+    const fig = explanationFigure(await photo(), all, {
+      colormap: s.colormap,
+      alpha: s.alpha,
+      panelHeight: 224,
+    });
+    const gridPath = join(s.out, `${stem}.grid.png`);
+    await writeFileAtomic(gridPath, await encodePng(fig.width, fig.height, fig.data));
+    records.forEach((r) => (r.outputs.grid = gridPath));
+  }
+  return records;
+}
+
+/** Output names grouped by their stem (`<name>_<hash>`), for `--skip-existing`. */
+function namesByStem(names: Iterable<string>): Map<string, string[]> {
+  const by = new Map<string, string[]>();
+  for (const n of names) {
+    const m = /^(.*?_[0-9a-f]{6})\./.exec(n);
+    if (!m) continue;
+    const list = by.get(m[1]);
+    if (list) list.push(n);
+    else by.set(m[1], [n]);
+  }
+  return by;
+}
+
+/** Whether every output `file` would get already exists (for `--skip-existing`). */
+function outputsExist(
+  file: string,
+  variants: string[],
+  formats: string[],
+  byStem: Map<string, string[]>,
+): boolean {
+  const stem = outputStem(file);
+  const have = byStem.get(stem) ?? [];
+  for (const kind of formats) {
+    if (kind === "grid") {
+      if (!have.includes(`${stem}.grid.png`)) return false;
+      continue;
+    }
+    for (const v of variants) {
+      const prefix = `${stem}.${safeName(v)}.`;
+      if (!have.some((n) => n.startsWith(prefix) && n.endsWith(`.${SUFFIX[kind]}`))) return false;
+    }
+  }
+  return true;
+}
+
+/** Runs `gradual explain`; returns the exit status. */
+export async function runExplain(argv: readonly string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, FLAGS);
+  if (boolFlag(flags, "help")) {
+    console.log(EXPLAIN_HELP);
+    return 0;
+  }
+  if (positionals.length === 0) {
+    throw new UsageError("explain needs images, folders or globs (see 'gradual explain --help')");
+  }
+  const common = commonSettings(flags);
+  const formats = listFlag(flags, "format");
+  if (formats.length === 0) formats.push("overlay", "heatmap");
+  for (const f of formats) {
+    if (!FORMATS.includes(f)) {
+      throw new UsageError(`unknown format '${f}' (one of ${FORMATS.join(", ")})`);
+    }
+  }
+  const methods = listFlag(flags, "method");
+  const extrapolators = listFlag(flags, "extrapolate");
+  const shardSpec = stringFlag(flags, "shard");
+  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
+  const target = parseTarget(stringFlag(flags, "target"));
+  const requests = buildRequests(
+    methods.length ? methods : ["grad-cam"],
+    extrapolators.length ? extrapolators : ["gradual"],
+    stringFlag(flags, "layer"),
+    parseOptions(flags),
+  );
+  const progress = new Progress({ quiet: common.quiet });
+  const exts = common.preprocess === "none" ? ["npy"] : IMAGE_EXTENSIONS;
+  const found = await discover(positionals, exts);
+  const files = applyShard(found.files, shard);
+  if (files.length === 0) {
+    found.problems.forEach((p) => console.error(`gradual: ${p.file}: ${p.problem}`));
+    if (found.problems.length === 0) console.error("gradual: no input files in this shard");
+    return 1;
+  }
+
+  await loadPlugins(flags);
+  await startBackend(flags);
+  const model = await openModel(flags, common.quiet);
+  try {
+    validateRun(model, requests, target);
+    await prepareOutDir(common.out);
+    const s: Settings = {
+      out: common.out,
+      colormap: common.colormap,
+      alpha: common.alpha,
+      formats,
+      json: boolFlag(flags, "json"),
+    };
+
+    let todo = files;
+    let skipped = 0;
+    if (boolFlag(flags, "skip-existing")) {
+      const byStem = namesByStem(await listNames(common.out));
+      const variants = requests.map((r) =>
+        variantName(
+          registry.method(String(r.method)).name,
+          r.extrapolator ? registry.extrapolator(String(r.extrapolator)).name : undefined,
+        )
+      );
+      todo = files.filter((f) => !outputsExist(f, variants, formats, byStem));
+      skipped = files.length - todo.length;
+    }
+
+    progress.start(todo.length + found.problems.length);
+    for (const p of found.problems) {
+      progress.line(`gradual: ${p.file}: ${p.problem}`);
+      progress.tick(p.file, false);
+    }
+    await runBatches({
+      model,
+      requests,
+      target,
+      preprocess: preprocessFor(common, model),
+      batch: common.batch,
+      progress,
+      handle: async (x, results) => {
+        const records = await writeImageOutputs(s, x, results);
+        if (s.json) { for (const r of records) console.log(JSON.stringify(r)); }
+      },
+    }, todo);
+    progress.finish("image", common.out, skipped);
+    return progress.failed > 0 ? 1 : 0;
+  } finally {
+    model.dispose();
+  }
+}

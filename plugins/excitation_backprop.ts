@@ -1,0 +1,575 @@
+/**
+ * Excitation backprop (Zhang et al. 2016, "Top-down Neural Attention by Excitation Backprop")
+ * and its contrastive variant c-EB, with the semantics of TorchRay's
+ * `excitation_backprop` / `contrastive_excitation_backprop` (reimplemented from the
+ * description of their behaviour, see `tests/fixtures/README.md`).
+ *
+ * Both methods run on the SAME forward pass as everything else and only replace the backward
+ * rules of the ops between their saliency layer and the class scores:
+ *
+ * | op kind | rule |
+ * | --- | --- |
+ * | `conv2d`, `depthwise_conv2d`, `dense` | excitation rule: z = f(x, W+) without bias, s = g / (z + 1e-20), back through the transposed op with W+, times x |
+ * | `avg_pool`, `global_avg_pool` | the same recipe with the pool's own uniform weights |
+ * | `batch_norm` | identity (the signal passes unchanged) |
+ * | `add` | share rule (TorchRay's `EltwiseSum`): input i gets g * x_i / (x_1 + ... + x_n), on the pre-activation sum, no epsilon |
+ * | `concat` | split |
+ * | `max_pool`, `global_max_pool` | ordinary gradient (to the first arg-max of each window) |
+ * | `activation` `relu` / `linear` | ordinary gradient (ReLU mask) |
+ * | `reshape`, `identity`, `pad`, `crop` | ordinary gradient |
+ * | anything else (`generic`, `multiply`, `average`, other activations such as softmax) | error naming the layer |
+ *
+ * The only deviation from TorchRay's arithmetic: at an `add` whose sum is exactly 0 where the
+ * arriving signal is also 0, the share is 0 instead of TorchRay's NaN (0 / 0).
+ *
+ * Methods:
+ * - `excitation-backprop` (`eb`): the channel sum of the EB signal at the saliency layer's
+ *   output, not clamped (TorchRay's `excitation_backprop`). One backward pass.
+ * - `contrastive-excitation-backprop` (`c-eb`, `ceb`): a contrast pass (one-hot seed, the
+ *   classifier's rule uses max(-W, 0)) whose signal C at the contrast layer is subtracted from
+ *   the main EB pass's signal there; map = max(0, channel sum of the signal at the saliency
+ *   layer). Two backward passes.
+ *
+ * Maps are at the saliency layer's native resolution, in EB units (an EB map on post-ReLU
+ * inputs sums to 1 per image); `explain` normalises / resizes them as configured.
+ *
+ * Options (`methodOptions`, also from the CLI as `--opt key=value`):
+ * - `layer`: saliency layer when `explain` is given none (see {@linkcode defaultSaliencyLayer}).
+ * - c-EB `classifier`: the layer whose weights are negated in the contrast pass (default: the
+ *   last layer with a kernel, TorchRay's automatic choice).
+ * - c-EB `contrastLayer`: where the contrast is subtracted (default: see
+ *   {@linkcode defaultContrastLayer}); must lie between the saliency layer (inclusive) and the
+ *   classifier (exclusive).
+ * - c-EB `dropContrast` (boolean, default false): return max(0, EB) instead, i.e. drop the
+ *   contrast. This reproduces the maps of the gradual-extrapolation paper's code, where
+ *   TorchRay (torch < 2.0, input requiring grad, saliency layer == contrast layer) silently
+ *   lost the contrast. Only one backward pass is run then.
+ *
+ * @example
+ * ```ts
+ * import { explain } from "../mod.ts";
+ * // const [e] = await explain(model, x, { method: "c-eb", extrapolator: "gradual" });
+ * // const raw = await explain(model, x, { method: "eb", normalize: "none", resize: "none" });
+ * ```
+ *
+ * @module
+ */
+import type { LayerNode, ModelGraph } from "../core/graph.ts";
+import { checkLayer } from "../core/graph.ts";
+import { depthwiseAsDense, type Op } from "../core/layer_ops.ts";
+import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
+import { type Tensor, tf } from "../core/tensor.ts";
+import {
+  type MethodContext,
+  PLUGIN_API_VERSION,
+  type PluginOptions,
+  type Requirements,
+  type SaliencyMaps,
+  type SaliencyMethod,
+} from "../core/types.ts";
+
+/** The additive epsilon of the excitation rule (TorchRay's: a plain 1e-20, no sign handling). */
+export const EB_EPSILON = 1e-20;
+
+/** Op kinds whose ordinary gradient is the excitation-backprop rule. */
+const ORDINARY = new Set<string>([
+  "max_pool",
+  "global_max_pool",
+  "concat",
+  "reshape",
+  "identity",
+  "pad",
+  "crop",
+]);
+
+/** Op kinds with a dedicated excitation rule. */
+const EXCITATION = new Set<string>([
+  "conv2d",
+  "depthwise_conv2d",
+  "dense",
+  "avg_pool",
+  "global_avg_pool",
+  "batch_norm",
+  "add",
+]);
+
+/** Whether excitation backprop knows how to pass a signal through `op`. */
+export function hasExcitationRule(op: Op): boolean {
+  if (op.kind === "activation") {
+    return op.params.activation === "relu" || op.params.activation === "linear";
+  }
+  return ORDINARY.has(op.kind) || EXCITATION.has(op.kind);
+}
+
+/** The one-line error for an op without a rule. */
+function noRule(op: Op): Error {
+  const act = op.kind === "activation" && op.className !== "Activation"
+    ? `, activation '${op.params.activation}'`
+    : op.kind === "activation"
+    ? ` '${op.params.activation}'`
+    : "";
+  return new Error(
+    `excitation backprop has no rule for layer '${op.layer}' (${op.className}${act})`,
+  );
+}
+
+/** Options of {@linkcode excitationRule}. */
+export interface ExcitationRuleOptions {
+  /**
+   * Node whose kernel is used as max(-W, 0) instead of max(W, 0) (c-EB's contrast pass:
+   * TorchRay negates the classifier's weights).
+   */
+  readonly negate?: string;
+  /**
+   * Nodes the rules apply to (the path from the saliency layer to the scores). Ops of other
+   * nodes keep their ordinary gradient; when absent every op gets the rules.
+   */
+  readonly scope?: ReadonlySet<string>;
+}
+
+/** `x * back(s)` with `s = dy / (f(x) + eps)`: the excitation recipe for a linear map f. */
+function excite(
+  x: Tensor,
+  dy: Tensor,
+  f: (x: Tensor) => Tensor,
+  back: (s: Tensor) => Tensor,
+): Tensor {
+  const z = f(x);
+  const s = dy.reshape(z.shape).div(z.add(EB_EPSILON));
+  return x.mul(back(s).reshape(x.shape));
+}
+
+function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tensor {
+  const { op } = ctx;
+  const x = ctx.inputs[0] as tf.Tensor4D;
+  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as tf.Tensor4D;
+  const strides = op.params.strides ?? [1, 1];
+  const padding = op.params.padding ?? "valid";
+  const dilations = op.params.dilations ?? [1, 1];
+  const f = (xx: Tensor): Tensor =>
+    tf.conv2d(xx as tf.Tensor4D, w, strides, padding, "NHWC", dilations);
+  const back = (s: Tensor): Tensor => {
+    if (dilations[0] !== 1 || dilations[1] !== 1) {
+      return tf.grads((xx: Tensor) => f(xx))([x], s)[0];
+    }
+    return tf.conv2dTranspose(s as tf.Tensor4D, w, x.shape, strides, padding);
+  };
+  return excite(x, ctx.dy, f, back);
+}
+
+function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
+  const kernel = ctx.op.params.kernel!;
+  const x = ctx.inputs[0];
+  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as tf.Tensor2D;
+  const flat = (t: Tensor): tf.Tensor2D => t.reshape([-1, t.shape[t.rank - 1]]) as tf.Tensor2D;
+  return excite(
+    x,
+    ctx.dy,
+    (xx) => tf.matMul(flat(xx), w),
+    (s) => tf.matMul(flat(s), w, false, true),
+  );
+}
+
+/** TorchRay's EltwiseSum share rule; 0 where the arriving signal is 0 (no 0 / 0 NaN). */
+function shareRule(ctx: RuleContext): Tensor[] {
+  const { dy, output, inputs } = ctx;
+  for (const x of inputs) {
+    if (x.shape.join() !== output.shape.join()) {
+      throw new Error(
+        `excitation backprop: layer '${ctx.op.layer}' (${ctx.op.className}) broadcasts its ` +
+          `inputs [${x.shape}] -> [${output.shape}], which the share rule does not support`,
+      );
+    }
+  }
+  const perUnit = tf.where(tf.equal(dy, 0), tf.zerosLike(dy), dy.div(output));
+  return inputs.map((x) => perUnit.mul(x));
+}
+
+/**
+ * The excitation-backprop {@linkcode BackwardRule} for `pass.backward` (see the module doc
+ * for the rule per op kind). Throws a one-line error for an op without a rule.
+ */
+export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
+  return (ctx: RuleContext): Tensor[] | undefined => {
+    if (opts.scope && !opts.scope.has(ctx.node.name)) return undefined;
+    const { op } = ctx;
+    const negate = opts.negate === ctx.node.name;
+    switch (op.kind) {
+      case "conv2d":
+        return [convExcitation(ctx, op.params.kernel!, negate)];
+      case "depthwise_conv2d": {
+        const dense = depthwiseAsDense(op.params.kernel!);
+        return [convExcitation(ctx, dense, negate)];
+      }
+      case "dense":
+        return [denseExcitation(ctx, negate)];
+      case "avg_pool":
+      case "global_avg_pool": {
+        const x = ctx.inputs[0];
+        return [excite(x, ctx.dy, (xx) => op.forward([xx]), (s) => op.backward(s, [x], s)[0])];
+      }
+      case "batch_norm":
+        return [ctx.dy];
+      case "add":
+        return shareRule(ctx);
+      default:
+        if (!hasExcitationRule(op)) throw noRule(op);
+        return undefined;
+    }
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Graph helpers (structure only, never names).
+
+const ancestorCache = new WeakMap<ModelGraph, Map<string, Set<string>>>();
+
+/** All layers `name` depends on (transitively, the input included). */
+function upstream(graph: ModelGraph, name: string): Set<string> {
+  let all = ancestorCache.get(graph);
+  if (!all) {
+    all = new Map();
+    for (const n of graph.nodes) {
+      const set = new Set<string>();
+      for (const src of n.inputs) {
+        set.add(src);
+        for (const a of all.get(src) ?? []) set.add(a);
+      }
+      all.set(n.name, set);
+    }
+    ancestorCache.set(graph, all);
+  }
+  return all.get(name) ?? new Set();
+}
+
+/** Whether `a` lies strictly upstream of `b`. */
+function before(graph: ModelGraph, a: string, b: string): boolean {
+  return upstream(graph, b).has(a);
+}
+
+function nodeOf(graph: ModelGraph, name: string): LayerNode | undefined {
+  return graph.nodes.find((n) => n.name === name);
+}
+
+/** Nodes whose ops a backward pass from the scores down to `from` runs through. */
+function pathFrom(graph: ModelGraph, from: string): Set<string> {
+  const score = graph.scoreName;
+  const out = new Set<string>();
+  for (const n of graph.nodes) {
+    const toScore = n.name === score || before(graph, n.name, score);
+    if (toScore && before(graph, from, n.name)) out.add(n.name);
+  }
+  return out;
+}
+
+/** Throws the one-line error for the first op on `path` that has no EB rule. */
+function checkRules(graph: ModelGraph, path: ReadonlySet<string>): void {
+  for (const n of graph.nodes) {
+    if (!path.has(n.name)) continue;
+    const skipSoftmax = graph.scoreIsPreSoftmax && n.name === graph.outputName;
+    const ops = skipSoftmax ? n.ops.slice(0, -1) : n.ops;
+    for (const op of ops) if (!hasExcitationRule(op)) throw noRule(op);
+  }
+}
+
+function spatialSize(n: LayerNode): string | undefined {
+  const s = n.outputShape;
+  return s.length === 4 ? `${s[1]}x${s[2]}` : undefined;
+}
+
+/** Skips explicit padding layers upwards from `name`. */
+function skipPadding(graph: ModelGraph, name: string): string {
+  let cur = name;
+  for (;;) {
+    const n = nodeOf(graph, cur);
+    if (!n || n.inputs.length !== 1 || !n.ops.every((o) => o.kind === "pad")) return cur;
+    cur = n.inputs[0];
+  }
+}
+
+/**
+ * The global-average-pool node that feeds the classifier (through reshapes / identities
+ * only), if the model has one: the ResNet-style head.
+ */
+export function globalPoolHead(graph: ModelGraph): string | undefined {
+  const cls = graph.classifierLayer;
+  if (!cls) return undefined;
+  let cur = nodeOf(graph, cls)?.inputs[0];
+  while (cur !== undefined) {
+    const n = nodeOf(graph, cur);
+    if (!n) return undefined;
+    if (n.ops[0]?.kind === "global_avg_pool") return n.name;
+    const passThrough = n.inputs.length === 1 &&
+      n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
+    if (!passThrough) return undefined;
+    cur = n.inputs[0];
+  }
+  return undefined;
+}
+
+/** First node (in execution order) of each distinct resolution the reducing layers produce. */
+function reductionLevels(graph: ModelGraph): LayerNode[] {
+  const seen = new Set<string>();
+  const out: LayerNode[] = [];
+  for (const name of graph.reducingLayers) {
+    const n = nodeOf(graph, name)!;
+    const size = spatialSize(n) ?? name;
+    if (seen.has(size)) continue;
+    seen.add(size);
+    out.push(n);
+  }
+  return out;
+}
+
+/**
+ * The default saliency layer, from the graph structure only:
+ * - nets whose classifier is fed by global average pooling (ResNet-like): the output of the
+ *   second-to-last stage, i.e. the tensor feeding the first layer that reduces to the final
+ *   resolution (explicit padding skipped) — resnet_tiny `layer3_1`, ResNet-50 `layer3`;
+ * - plain nets (VGG-like): the block whose resolution feeds the second-to-last reduction
+ *   (pool or strided conv); its first ReLU output (else the tensor feeding that reduction)
+ *   — vgg_tiny `features_6` (32x32), VGG16 `features_18` (28x28), TorchRay's choices.
+ * With too few reductions: the block before the only one, else the last spatial layer.
+ */
+export function defaultSaliencyLayer(graph: ModelGraph): string | undefined {
+  const levels = reductionLevels(graph);
+  const k = levels.length;
+  if (k === 0) return graph.defaultTargetLayer;
+  if (globalPoolHead(graph) !== undefined) {
+    return skipPadding(graph, levels[k - 1].inputs[0]);
+  }
+  const end = levels[Math.max(0, k - 2)];
+  const start = k >= 3 ? levels[k - 3].name : undefined;
+  const iStart = start === undefined ? -1 : graph.nodes.findIndex((n) => n.name === start);
+  const iEnd = graph.nodes.findIndex((n) => n.name === end.name);
+  for (let i = iStart + 1; i < iEnd; i++) {
+    const n = graph.nodes[i];
+    const last = n.ops[n.ops.length - 1];
+    const isRelu = last.kind === "activation" && last.params.activation === "relu";
+    if (isRelu && spatialSize(n) !== undefined && before(graph, n.name, end.name)) return n.name;
+  }
+  return skipPadding(graph, end.inputs[0]);
+}
+
+/**
+ * The default contrast layer for a saliency layer: the global-average-pool output when the
+ * classifier is fed by one and the saliency layer lies before it (TorchRay's ResNet recipe),
+ * else the saliency layer itself (TorchRay's VGG recipe).
+ */
+export function defaultContrastLayer(graph: ModelGraph, saliencyLayer: string): string {
+  const gap = globalPoolHead(graph);
+  return gap !== undefined && before(graph, saliencyLayer, gap) ? gap : saliencyLayer;
+}
+
+// ---------------------------------------------------------------------------------------
+// Plans and the two methods.
+
+/** Everything one run needs, resolved and validated. */
+interface Plan {
+  layer: string;
+  classifier: string;
+  contrast: string;
+  dropContrast: boolean;
+  mainScope: Set<string>;
+  contrastScope: Set<string>;
+}
+
+function parseBool(v: unknown, name: string, who: string): boolean {
+  if (v === undefined) return false;
+  if (typeof v === "boolean") return v;
+  const s = String(v).toLowerCase();
+  if (["true", "1", "yes", "on"].includes(s)) return true;
+  if (["false", "0", "no", "off"].includes(s)) return false;
+  throw new Error(`${who}: option ${name} must be true or false, got '${v}'`);
+}
+
+function optLayer(
+  graph: ModelGraph,
+  options: PluginOptions,
+  key: string,
+): string | undefined {
+  const v = options[key];
+  if (v === undefined || v === null || v === "") return undefined;
+  const name = String(v);
+  checkLayer(graph, name);
+  return name;
+}
+
+function makePlan(
+  who: string,
+  graph: ModelGraph,
+  layer: string | undefined,
+  options: PluginOptions,
+  contrastive: boolean,
+): Plan {
+  if (!layer) throw new Error(`${who}: the model has no layer with a spatial output`);
+  checkLayer(graph, layer);
+  const classifier = optLayer(graph, options, "classifier") ?? graph.classifierLayer;
+  if (!classifier) {
+    throw new Error(`${who}: the model has no layer with a kernel (Conv2D / Dense) to explain`);
+  }
+  const cnode = nodeOf(graph, classifier);
+  if (!cnode?.hasKernel) {
+    throw new Error(`${who}: classifier '${classifier}' is not a layer with a kernel`);
+  }
+  const score = graph.scoreName;
+  if (classifier !== score && !before(graph, classifier, score)) {
+    throw new Error(`${who}: classifier '${classifier}' does not feed the class scores`);
+  }
+  if (!before(graph, layer, classifier)) {
+    throw new Error(
+      `${who}: saliency layer '${layer}' must lie before the classifier '${classifier}'`,
+    );
+  }
+  const lnode = nodeOf(graph, layer);
+  const shape = lnode ? lnode.outputShape : graph.inputShape;
+  if (shape.length !== 4) {
+    throw new Error(
+      `${who}: layer '${layer}' has output shape [${shape}]; the maps need a 4-D [N, H, W, C] layer`,
+    );
+  }
+  const dropContrast = contrastive && parseBool(options.dropContrast, "dropContrast", who);
+  let contrast = layer;
+  if (contrastive && !dropContrast) {
+    contrast = optLayer(graph, options, "contrastLayer") ?? defaultContrastLayer(graph, layer);
+    if (contrast !== layer && !before(graph, layer, contrast)) {
+      throw new Error(
+        `${who}: contrast layer '${contrast}' must be the saliency layer '${layer}' or lie after it`,
+      );
+    }
+    if (!before(graph, contrast, classifier)) {
+      throw new Error(
+        `${who}: contrast layer '${contrast}' must lie before the classifier '${classifier}'`,
+      );
+    }
+  }
+  const mainScope = pathFrom(graph, layer);
+  checkRules(graph, mainScope);
+  const contrastScope = pathFrom(graph, contrast);
+  return { layer, classifier, contrast, dropContrast, mainScope, contrastScope };
+}
+
+function requirements(plan: Plan): Requirements {
+  return { gradientsFrom: [plan.layer] };
+}
+
+/** The EB signal at `plan.layer` for the seed (one backward pass; caller owns the result). */
+function ebSignal(pass: Pass, seed: Tensor, plan: Plan): Tensor {
+  return pass.backward(seed, {
+    wrt: [plan.layer],
+    rule: excitationRule({ scope: plan.mainScope }),
+  })[0];
+}
+
+/** The c-EB signal at `plan.layer`: two backward passes over the same forward pass. */
+function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Tensor {
+  const [contrast] = pass.backward(seed, {
+    wrt: [plan.contrast],
+    rule: excitationRule({ scope: plan.contrastScope, negate: plan.classifier }),
+  });
+  try {
+    const subtract = (g: Tensor): Tensor => g.sub(contrast);
+    if (plan.contrast === inputName) {
+      // The executor transforms node outputs only; the input is the saliency layer here.
+      const p = ebSignal(pass, seed, plan);
+      const out = tf.tidy(() => subtract(p));
+      p.dispose();
+      return out;
+    }
+    return pass.backward(seed, {
+      wrt: [plan.layer],
+      rule: excitationRule({ scope: plan.mainScope }),
+      transform: { [plan.contrast]: subtract },
+    })[0];
+  } finally {
+    contrast.dispose();
+  }
+}
+
+function maps(ctx: MethodContext, name: string, plan: Plan, m: tf.Tensor3D): SaliencyMaps {
+  return {
+    maps: m,
+    method: name,
+    layer: plan.layer,
+    classes: ctx.targets.classes,
+    resolution: [m.shape[1], m.shape[2]],
+  };
+}
+
+function userLayer(graph: ModelGraph, options: PluginOptions): string | undefined {
+  return optLayer(graph, options, "layer") ?? defaultSaliencyLayer(graph);
+}
+
+/**
+ * Excitation backprop (`excitation-backprop`, alias `eb`): the channel sum (not clamped) of
+ * the EB signal of the target at the saliency layer, TorchRay's `excitation_backprop`.
+ * One backward pass on the shared forward pass.
+ */
+export const excitationBackprop: SaliencyMethod = {
+  kind: "method",
+  apiVersion: PLUGIN_API_VERSION,
+  name: "excitation-backprop",
+  aliases: ["eb"],
+  description: "Excitation backprop: top-down winner-take-all probabilities, channel-summed",
+  usesRules: true,
+  defaultLayer: (graph: ModelGraph, options: PluginOptions): string | undefined =>
+    userLayer(graph, options),
+  requires(graph: ModelGraph, layer: string | undefined, options: PluginOptions): Requirements {
+    return requirements(makePlan("excitation-backprop", graph, layer, options, false));
+  },
+  run(ctx: MethodContext): SaliencyMaps {
+    const graph = ctx.session.graph;
+    const plan = makePlan("excitation-backprop", graph, ctx.layer, ctx.options, false);
+    const seed = ctx.targets.seed(ctx.pass.scores);
+    let signal: Tensor;
+    try {
+      signal = ebSignal(ctx.pass, seed, plan);
+    } finally {
+      seed.dispose();
+    }
+    const m = tf.tidy(() => signal.sum(-1) as tf.Tensor3D);
+    signal.dispose();
+    return maps(ctx, "excitation-backprop", plan, m);
+  },
+};
+
+/**
+ * Contrastive excitation backprop (`contrastive-excitation-backprop`, aliases `c-eb`, `ceb`):
+ * TorchRay's `contrastive_excitation_backprop`. Options `classifier`, `contrastLayer`,
+ * `dropContrast` (see the module doc). Two backward passes (one with `dropContrast`) on the
+ * shared forward pass.
+ */
+export const contrastiveExcitationBackprop: SaliencyMethod = {
+  kind: "method",
+  apiVersion: PLUGIN_API_VERSION,
+  name: "contrastive-excitation-backprop",
+  aliases: ["c-eb", "ceb"],
+  description: "Contrastive excitation backprop: EB of the target minus EB of its negation",
+  usesRules: true,
+  defaultLayer: (graph: ModelGraph, options: PluginOptions): string | undefined =>
+    userLayer(graph, options),
+  requires(graph: ModelGraph, layer: string | undefined, options: PluginOptions): Requirements {
+    return requirements(makePlan("contrastive-excitation-backprop", graph, layer, options, true));
+  },
+  run(ctx: MethodContext): SaliencyMaps {
+    const name = "contrastive-excitation-backprop";
+    const graph = ctx.session.graph;
+    const plan = makePlan(name, graph, ctx.layer, ctx.options, true);
+    const seed = ctx.targets.seed(ctx.pass.scores);
+    let signal: Tensor;
+    try {
+      signal = plan.dropContrast
+        ? ebSignal(ctx.pass, seed, plan)
+        : cebSignal(ctx.pass, seed, plan, graph.inputName);
+    } finally {
+      seed.dispose();
+    }
+    const m = tf.tidy(() => tf.relu(signal.sum(-1)) as tf.Tensor3D);
+    signal.dispose();
+    return maps(ctx, name, plan, m);
+  },
+};
+
+/** Both methods (the module's default export, for `registry.load`). */
+const plugins: SaliencyMethod[] = [excitationBackprop, contrastiveExcitationBackprop];
+export default plugins;
