@@ -33,3 +33,7 @@ export * from "./core/explain.ts";
 export * from "./core/backend.ts";
 export * from "./plugins/mod.ts";
 export * from "./core/graph_session.ts";
+export * from "./core/image.ts";
+export * from "./core/npy.ts";
+export * from "./render/colormap.ts";
+export * from "./render/compose.ts";

@@ -53,6 +53,11 @@ interface Recipe {
   normalize: "minmax" | "none";
   /** Compare up to a per-image sign (EigenCAM's SVD sign is arbitrary). */
   signFree?: boolean;
+  /**
+   * For a sign-free method's normalised output: the raw array whose per-image sign decides
+   * which images are comparable (only those where our sign agrees with the reference's).
+   */
+  signFrom?: { array: string; req: ExplainRequest };
   /** Which reduction of a 3-channel input gradient the map is ("signed" keeps NHWC). */
   kind: "gradual" | "map";
 }
@@ -144,8 +149,13 @@ function recipeFor(name: string, m: ModelEntry): Recipe | undefined {
       ? tfName(m.checks.extra_methods.pgc_layer)
       : roles.gradcam_relu_layer;
     const req = { method: CAM_FAMILY[g[1]], layer, methodOptions: { raw: g[2] === "raw" } };
-    const r = g[2] === "raw" ? map(req) : map(req, "input", "minmax");
-    return { ...r, signFree: g[1] === "eigencam" };
+    if (g[2] === "raw") return { ...map(req), signFree: g[1] === "eigencam" };
+    const out = map(req, "input", "minmax");
+    if (g[1] !== "eigencam") return out;
+    return {
+      ...out,
+      signFrom: { array: `${g[1]}_pgc_raw`, req: { ...req, methodOptions: { raw: true } } },
+    };
   }
   if ((g = base.match(/^(gradient|guided_backprop|deconvnet)_torchray$/))) {
     return map({ method: INPUT_METHODS[g[1]], methodOptions: { reduce: "max-abs" } });
@@ -168,12 +178,18 @@ function readArray(dir: URL, e: ArrayEntry): Float32Array {
   return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
 }
 
-function compare(got: Float32Array, ref: Float32Array, n: number, signFree: boolean): number {
+function compare(
+  got: Float32Array,
+  ref: Float32Array,
+  n: number,
+  signFree: boolean,
+  images?: readonly number[],
+): number {
   let maxRef = 0;
   for (const v of ref) maxRef = Math.max(maxRef, Math.abs(v));
   const per = ref.length / n;
   let worst = 0;
-  for (let b = 0; b < n; b++) {
+  for (const b of images ?? Array.from({ length: n }, (_, i) => i)) {
     const signs = signFree ? [1, -1] : [1];
     let best = Infinity;
     for (const s of signs) {
@@ -185,6 +201,35 @@ function compare(got: Float32Array, ref: Float32Array, n: number, signFree: bool
   }
   if (got.length !== ref.length) return Infinity;
   return maxRef > 0 ? worst / maxRef : worst;
+}
+
+/** Runs one request and concatenates the per-image maps. */
+async function computeArray(
+  model: tf.LayersModel,
+  x: tf.Tensor4D,
+  req: ExplainRequest,
+  opts: ExplainOptions,
+): Promise<Float32Array> {
+  const [res] = await explainMany(model, x, [req], opts);
+  const got = new Float32Array(res.reduce((a, e) => a + e.map.length, 0));
+  let k = 0;
+  for (const e of res) {
+    got.set(e.map, k);
+    k += e.map.length;
+  }
+  return got;
+}
+
+/** Images whose map has the same orientation as the reference (positive dot product). */
+function sameSignImages(got: Float32Array, ref: Float32Array, n: number): number[] {
+  const per = ref.length / n;
+  const out: number[] = [];
+  for (let b = 0; b < n; b++) {
+    let dot = 0;
+    for (let i = b * per; i < (b + 1) * per; i++) dot += got[i] * ref[i];
+    if (dot > 0) out.push(b);
+  }
+  return out;
 }
 
 function supported(req: ExplainRequest): boolean {
@@ -238,14 +283,23 @@ export async function runConformance(fixturesPath: string | URL): Promise<Confor
           resize: recipe.resize,
           normalize: recipe.normalize,
         };
-        const [res] = await explainMany(model, x, [recipe.req], opts);
-        const got = new Float32Array(res.reduce((a, e) => a + e.map.length, 0));
-        let k = 0;
-        for (const e of res) {
-          got.set(e.map, k);
-          k += e.map.length;
+        const got = await computeArray(model, x, recipe.req, opts);
+        let images: number[] | undefined;
+        if (recipe.signFrom) {
+          const rawEntry = entry.arrays[recipe.signFrom.array];
+          const raw = await computeArray(model, x, recipe.signFrom.req, {
+            ...opts,
+            resize: "none",
+            normalize: "none",
+          });
+          const refRaw = readArray(url, rawEntry);
+          images = sameSignImages(raw, refRaw, n);
+          if (images.length === 0) {
+            out[name] = "skipped";
+            continue;
+          }
         }
-        const ratio = compare(got, readArray(url, arr), n, recipe.signFree ?? false);
+        const ratio = compare(got, readArray(url, arr), n, recipe.signFree ?? false, images);
         const tol = toleranceFor(modelName, name, arr, residual);
         out[name] = { max_abs_over_max_ref: ratio, tolerance: tol, pass: ratio <= tol };
       }

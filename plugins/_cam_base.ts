@@ -6,7 +6,7 @@
  * @module
  */
 import type { ModelGraph } from "../core/graph.ts";
-import type { ForwardPass } from "../core/session.ts";
+import type { Pass } from "../core/session.ts";
 import { type Tensor, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
@@ -82,7 +82,7 @@ export function defaultCamLayer(graph: ModelGraph): string | undefined {
   return graph.defaultTargetLayer;
 }
 
-function gradientAt(pass: ForwardPass, ctx: MethodContext, gLayer: string): tf.Tensor4D {
+function gradientAt(pass: Pass, ctx: MethodContext, gLayer: string): tf.Tensor4D {
   const seed = ctx.targets.seed(pass.scores);
   try {
     const [g] = pass.backward(seed, { wrt: [gLayer] });

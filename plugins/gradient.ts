@@ -23,7 +23,7 @@
  * @module
  */
 import type { ModelGraph } from "../core/graph.ts";
-import type { BackwardRule, ForwardPass } from "../core/session.ts";
+import type { BackwardRule, Pass } from "../core/session.ts";
 import type { TargetRound } from "../core/targets.ts";
 import { type Tensor, tf } from "../core/tensor.ts";
 import {
@@ -87,7 +87,7 @@ export function reduceChannels(x: Tensor, how: ChannelReduction): tf.Tensor3D {
  * Returns the (pseudo-)gradient at the layer's output; the caller owns it.
  */
 export function gradientAtLayer(
-  pass: ForwardPass,
+  pass: Pass,
   targets: TargetRound,
   layer: string,
   rule?: BackwardRule,
@@ -160,6 +160,7 @@ export function inputGradientMethod(def: InputGradientDefinition): SaliencyMetho
     name: def.name,
     aliases: def.aliases,
     description: def.description,
+    usesRules: def.rule !== undefined,
     defaultLayer: (graph: ModelGraph): string => graph.inputName,
     requires(graph: ModelGraph, layer: string | undefined): Requirements {
       const l = inputLayer(graph, layer);
