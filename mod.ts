@@ -37,3 +37,4 @@ export * from "./core/image.ts";
 export * from "./core/npy.ts";
 export * from "./render/colormap.ts";
 export * from "./render/compose.ts";
+export * from "./plugins/cam_base.ts";

@@ -34,7 +34,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod } from "./_cam_base.ts";
+import { camMethod } from "./cam_base.ts";
 
 /** Sign conventions of {@linkcode eigenCam}'s projection (see the module documentation). */
 export type EigenSign = "svd-flip" | "positive-mass" | "positive-loading";

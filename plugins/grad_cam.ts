@@ -17,7 +17,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod, weightedChannelSum } from "./_cam_base.ts";
+import { camMethod, weightedChannelSum } from "./cam_base.ts";
 
 /** The Grad-CAM method plugin (`grad-cam`, alias `gradcam`). */
 export const gradCam: SaliencyMethod = camMethod({

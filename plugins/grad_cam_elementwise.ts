@@ -15,7 +15,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod } from "./_cam_base.ts";
+import { camMethod } from "./cam_base.ts";
 
 /** The element-wise Grad-CAM method plugin (`grad-cam-elementwise`, alias `gradcamelementwise`). */
 export const gradCamElementwise: SaliencyMethod = camMethod({

@@ -15,7 +15,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod } from "./_cam_base.ts";
+import { camMethod } from "./cam_base.ts";
 
 /** The HiResCAM method plugin (`hires-cam`, alias `hirescam`). */
 export const hiresCam: SaliencyMethod = camMethod({

@@ -14,7 +14,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod } from "./_cam_base.ts";
+import { camMethod } from "./cam_base.ts";
 
 /** The LayerCAM method plugin (`layer-cam`, alias `layercam`). */
 export const layerCam: SaliencyMethod = camMethod({

@@ -1,34 +1,42 @@
 /**
- * The built-in plugins, registered into the default registry on import.
+ * The built-in plugins, registered into the default registry on import: the CAM family
+ * (Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiResCAM, Eigen-CAM, Score-CAM, Grad-CAM
+ * element-wise), excitation backprop and c-EB, input-gradient methods (gradient, gradient x
+ * input, guided backprop, deconvnet, SmoothGrad, Integrated Gradients) and the gradual
+ * extrapolator.
  *
  * @module
  */
 import { registry } from "../core/registry.ts";
-import { gradCam } from "./grad_cam.ts";
-import { gradualExtrapolation } from "./gradual_extrapolation.ts";
-import { gradCamPlusPlus } from "./grad_cam_plus_plus.ts";
-import { xgradCam } from "./xgrad_cam.ts";
-import { layerCam } from "./layer_cam.ts";
-import { hiresCam } from "./hires_cam.ts";
-import { gradCamElementwise } from "./grad_cam_elementwise.ts";
+import type { Plugin } from "../core/types.ts";
+import { deconvnet } from "./deconvnet.ts";
 import { eigenCam } from "./eigen_cam.ts";
-import { scoreCam } from "./score_cam.ts";
+import { contrastiveExcitationBackprop, excitationBackprop } from "./excitation_backprop.ts";
+import { gradCam } from "./grad_cam.ts";
+import { gradCamElementwise } from "./grad_cam_elementwise.ts";
+import { gradCamPlusPlus } from "./grad_cam_plus_plus.ts";
 import { gradient } from "./gradient.ts";
 import { gradientXInput } from "./gradient_x_input.ts";
+import { gradualExtrapolation } from "./gradual_extrapolation.ts";
 import { guidedBackprop } from "./guided_backprop.ts";
-import { deconvnet } from "./deconvnet.ts";
-import { smoothGrad } from "./smooth_grad.ts";
+import { hiresCam } from "./hires_cam.ts";
 import { integratedGradients } from "./integrated_gradients.ts";
-import { contrastiveExcitationBackprop, excitationBackprop } from "./excitation_backprop.ts";
+import { layerCam } from "./layer_cam.ts";
+import { scoreCam } from "./score_cam.ts";
+import { smoothGrad } from "./smooth_grad.ts";
+import { xgradCam } from "./xgrad_cam.ts";
 
-export { gradCam, gradualExtrapolation };
 export {
+  contrastiveExcitationBackprop,
   deconvnet,
   eigenCam,
+  excitationBackprop,
+  gradCam,
   gradCamElementwise,
   gradCamPlusPlus,
   gradient,
   gradientXInput,
+  gradualExtrapolation,
   guidedBackprop,
   hiresCam,
   integratedGradients,
@@ -38,20 +46,25 @@ export {
   xgradCam,
 };
 
-registry.register(gradCam);
-registry.register(gradualExtrapolation);
-registry.register(excitationBackprop);
-registry.register(contrastiveExcitationBackprop);
-registry.register(gradCamPlusPlus);
-registry.register(xgradCam);
-registry.register(layerCam);
-registry.register(hiresCam);
-registry.register(gradCamElementwise);
-registry.register(eigenCam);
-registry.register(scoreCam);
-registry.register(gradient);
-registry.register(gradientXInput);
-registry.register(guidedBackprop);
-registry.register(deconvnet);
-registry.register(smoothGrad);
-registry.register(integratedGradients);
+/** Every built-in plugin, in the order `gradual list` shows them. */
+export const BUILTIN_PLUGINS: readonly Plugin[] = [
+  gradCam,
+  excitationBackprop,
+  contrastiveExcitationBackprop,
+  gradCamPlusPlus,
+  xgradCam,
+  layerCam,
+  hiresCam,
+  gradCamElementwise,
+  eigenCam,
+  scoreCam,
+  gradient,
+  gradientXInput,
+  guidedBackprop,
+  deconvnet,
+  smoothGrad,
+  integratedGradients,
+  gradualExtrapolation,
+];
+
+for (const p of BUILTIN_PLUGINS) registry.register(p);

@@ -23,7 +23,7 @@
  */
 import { resizeMaps, tf } from "../core/tensor.ts";
 import type { MethodContext, SaliencyMethod } from "../core/types.ts";
-import { camMethod, weightedChannelSum } from "./_cam_base.ts";
+import { camMethod, weightedChannelSum } from "./cam_base.ts";
 
 /** Per-channel min-max normalised, align-corners upsampled masks `[C, H, W]` of one image. */
 function masksOf(a: tf.Tensor4D, b: number, height: number, width: number): tf.Tensor3D {

@@ -15,7 +15,7 @@
  */
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
-import { camMethod, weightedChannelSum } from "./_cam_base.ts";
+import { camMethod, weightedChannelSum } from "./cam_base.ts";
 
 /** The XGrad-CAM method plugin (`xgrad-cam`, alias `xgradcam`). */
 export const xgradCam: SaliencyMethod = camMethod({
