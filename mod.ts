@@ -7,11 +7,12 @@
  *
  * @example
  * ```ts
- * import { explain, initBackend, loadLayersModel, tf } from "@gradual/saliency";
+ * import { explain, initBackend, loadLayersModel, type Tensor4D } from "@gradual/saliency";
+ * import { tf } from "@gradual/saliency/tf";
  *
  * await initBackend({ backend: "wasm" });
  * const model = await loadLayersModel("models/shapes-vgg/model.json");
- * const x = tf.zeros([1, 128, 128, 3]) as tf.Tensor4D; // a preprocessed image batch
+ * const x = tf.zeros([1, 128, 128, 3]) as Tensor4D; // a preprocessed image batch
  * const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
  * console.log(e.className, e.width, e.height, e.map.length);
  * x.dispose();
@@ -22,9 +23,23 @@
 import "./plugins/mod.ts";
 
 export * from "./core/types.ts";
-export * from "./core/tensor.ts";
+export {
+  as4d,
+  channelSum,
+  type GraphModel,
+  type LayersModel,
+  maxPoolInputGrad,
+  minMaxPerImage,
+  resizeMaps,
+  type Tensor,
+  type Tensor1D,
+  type Tensor2D,
+  type Tensor3D,
+  type Tensor4D,
+  windowPads,
+} from "./core/tensor.ts";
 export * from "./core/graph.ts";
-export * from "./core/layer_ops.ts";
+export type { Op, OpKind, OpParams } from "./core/layer_ops.ts";
 export * from "./core/session.ts";
 export * from "./core/targets.ts";
 export * from "./core/registry.ts";

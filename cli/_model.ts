@@ -13,7 +13,7 @@ import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../cor
 import { registry } from "../core/registry.ts";
 import type { Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
-import { tf } from "../core/tensor.ts";
+import { type Tensor2D, tf } from "../core/tensor.ts";
 import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../core/image.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
@@ -198,7 +198,7 @@ export function validateRun(
       throw new FileError(m.spec.display, problemOf(e));
     }
   }
-  const scores = tf.zeros([1, m.numClasses]) as tf.Tensor2D;
+  const scores = tf.zeros([1, m.numClasses]) as Tensor2D;
   try {
     resolveTargets(target, scores, m.labels);
   } catch (e) {

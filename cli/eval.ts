@@ -102,7 +102,16 @@ export interface EvalReport extends EvalResult {
   sceneSeeds: [number, number];
 }
 
-/** The held-out scenes of block `seed`, preprocessed for the model, as a stream. */
+/**
+ * The held-out scenes of block `seed` (seeds `EVAL_SEED_START + EVAL_SEEDS_PER_BLOCK · seed
+ * + i`, `i < n`), preprocessed for the model, generated lazily one at a time.
+ *
+ * @param n number of scenes
+ * @param seed block index (`--seed`)
+ * @param size scene side in pixels (the model's input size)
+ * @param preset the model's preprocessing
+ * @returns a generator of samples for `evaluate`
+ */
 export function* heldOutScenes(
   n: number,
   seed: number,

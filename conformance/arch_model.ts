@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { tf } from "../core/tensor.ts";
+import { type LayersModel, tf } from "../core/tensor.ts";
 
 /** One weight tensor entry of `arch.json`. */
 export interface ArchWeight {
@@ -98,7 +98,7 @@ export function portableTensor(modelSeed: number, w: ArchWeight): Float32Array {
  * // const vgg16 = buildArchModel(arch);
  * ```
  */
-export function buildArchModel(arch: Arch): tf.LayersModel {
+export function buildArchModel(arch: Arch): LayersModel {
   const seed = arch.portable_init.model_seed;
   const shape = arch.input.shape.slice(1) as number[];
   const sym = new Map<string, tf.SymbolicTensor>();

@@ -16,7 +16,7 @@ import "../plugins/mod.ts";
 import { explainMany, type ExplainOptions, type ExplainRequest } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
-import { tf } from "../core/tensor.ts";
+import { type LayersModel, type Tensor4D, tf } from "../core/tensor.ts";
 import { type Arch, buildArchModel } from "./arch_model.ts";
 
 /** Result for one array. */
@@ -205,8 +205,8 @@ function compare(
 
 /** Runs one request and concatenates the per-image maps. */
 async function computeArray(
-  model: tf.LayersModel,
-  x: tf.Tensor4D,
+  model: LayersModel,
+  x: Tensor4D,
   req: ExplainRequest,
   opts: ExplainOptions,
 ): Promise<Float32Array> {

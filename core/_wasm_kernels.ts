@@ -18,6 +18,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { Tensor4D } from "./tensor.ts";
 
 type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 type Rounding = "floor" | "round" | "ceil" | undefined;
@@ -42,10 +43,10 @@ function need(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
 }
 
 /** A 4-D Tensor for a kernel input; wraps a bare TensorInfo (call inside a tidy). */
-function asTensor(inputs: tf.NamedTensorInfoMap, name: string): tf.Tensor4D {
+function asTensor(inputs: tf.NamedTensorInfoMap, name: string): Tensor4D {
   const info = need(inputs, name);
-  if (info instanceof tf.Tensor) return info as tf.Tensor4D;
-  return tf.engine().makeTensorFromTensorInfo(info) as tf.Tensor4D;
+  if (info instanceof tf.Tensor) return info as Tensor4D;
+  return tf.engine().makeTensorFromTensorInfo(info) as Tensor4D;
 }
 
 function pair(v: number | [number, number]): [number, number] {
@@ -57,12 +58,12 @@ function pair(v: number | [number, number]): [number, number] {
  * of an NHWC tensor.
  */
 function padOrCrop(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   top: number,
   bottom: number,
   left: number,
   right: number,
-): tf.Tensor4D {
+): Tensor4D {
   let y = x;
   if (top > 0 || bottom > 0 || left > 0 || right > 0) {
     y = tf.pad(y, [[0, 0], [Math.max(0, top), Math.max(0, bottom)], [
@@ -88,9 +89,9 @@ function padOrCrop(
  * convolution touched remain: height `(outH - 1) * strideH + effH`.
  */
 function touchedInput(
-  x: tf.Tensor4D,
+  x: Tensor4D,
   info: tf.backend_util.Conv2DInfo,
-): tf.Tensor4D {
+): Tensor4D {
   const needH = (info.outHeight - 1) * info.strideHeight + info.effectiveFilterHeight;
   const needW = (info.outWidth - 1) * info.strideWidth + info.effectiveFilterWidth;
   const top = info.padInfo.top, left = info.padInfo.left;
@@ -193,7 +194,7 @@ function depthwiseBackpropFilter(
         dH,
         dW,
         1,
-      ]) as tf.Tensor4D;
+      ]) as Tensor4D;
     }
     return tf.sum(tf.reshape(r, [fH, fW, b, inC, mult]), 2);
   });
@@ -233,7 +234,7 @@ function depthwiseBackpropInput(
     const { outHeight: oH, outWidth: oW, strideHeight: sH, strideWidth: sW } = info;
     const effH = info.effectiveFilterHeight, effW = info.effectiveFilterWidth;
     const ch = inC * mult;
-    let g: tf.Tensor4D = dy;
+    let g: Tensor4D = dy;
     if (sH > 1 || sW > 1) {
       const stuffed = tf.pad(tf.reshape(dy, [b, oH, 1, oW, 1, ch]), [
         [0, 0],

@@ -11,7 +11,16 @@ import { type Registry, registry as defaultRegistry } from "./registry.ts";
 import { GraphSession } from "./graph_session.ts";
 import { ModelSession, type Session } from "./session.ts";
 import { resolveTargets, type TargetSpec } from "./targets.ts";
-import { minMaxPerImage, resizeMaps, type Tensor, tf } from "./tensor.ts";
+import {
+  type GraphModel,
+  type LayersModel,
+  minMaxPerImage,
+  resizeMaps,
+  type Tensor,
+  type Tensor3D,
+  type Tensor4D,
+  tf,
+} from "./tensor.ts";
 import type { Extrapolator, PluginOptions, SaliencyMaps, SaliencyMethod } from "./types.ts";
 
 /** One method (with optional extrapolator) to run. */
@@ -72,7 +81,7 @@ export interface Explanation {
 }
 
 /** A model (LayersModel or GraphModel) or a prepared session. */
-export type ModelLike = tf.LayersModel | tf.GraphModel | Session;
+export type ModelLike = LayersModel | GraphModel | Session;
 
 const sessions = new WeakMap<object, Session>();
 
@@ -83,7 +92,7 @@ export function sessionOf(model: ModelLike): Session {
   if (!s) {
     s = model instanceof tf.GraphModel
       ? GraphSession.create(model)
-      : new ModelSession(model as tf.LayersModel);
+      : new ModelSession(model as LayersModel);
     sessions.set(model, s);
   }
   return s;
@@ -109,7 +118,7 @@ export function postprocess(
   size: [number, number],
   resize: "input" | "none",
   normalize: "minmax" | "none",
-): tf.Tensor3D {
+): Tensor3D {
   return tf.tidy(() => {
     const atInput = m.resolution[0] === size[0] && m.resolution[1] === size[1];
     if (resize === "none" || atInput) {
@@ -127,7 +136,7 @@ export function postprocess(
  */
 export async function explainMany(
   model: ModelLike,
-  input: tf.Tensor4D,
+  input: Tensor4D,
   requests: readonly ExplainRequest[],
   opts: Omit<ExplainOptions, keyof ExplainRequest> = {},
 ): Promise<Explanation[][]> {
@@ -226,14 +235,14 @@ export async function explainMany(
  * ```ts
  * import { explain, loadLayersModel, tf } from "../mod.ts";
  * // const model = await loadLayersModel("models/shapes-vgg/model.json");
- * // const x = tf.randomUniform([1, 128, 128, 3]) as tf.Tensor4D;
+ * // const x = tf.randomUniform([1, 128, 128, 3]) as Tensor4D;
  * // const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
  * // e.map is a Float32Array of e.height * e.width values in [0, 1]
  * ```
  */
 export async function explain(
   model: ModelLike,
-  input: tf.Tensor4D,
+  input: Tensor4D,
   opts: ExplainOptions = {},
 ): Promise<Explanation[]> {
   const [res] = await explainMany(model, input, [opts], opts);

@@ -8,6 +8,7 @@
  */
 import { compileLayer, type Op } from "./layer_ops.ts";
 import type { tf } from "./tensor.ts";
+import type { LayersModel } from "./tensor.ts";
 
 /** One layer call (graph node) in execution order. */
 export interface LayerNode {
@@ -83,7 +84,7 @@ function shapeOf(t: AnySymbolic): (number | null)[] {
  * their inputs and output shapes, and the derived facts in {@linkcode ModelGraph}.
  * Nested models are run as one opaque node.
  */
-export function readGraph(model: tf.LayersModel): ModelGraph {
+export function readGraph(model: LayersModel): ModelGraph {
   // deno-lint-ignore no-explicit-any
   const m = model as any;
   if (!m.inputs || m.inputs.length !== 1) {

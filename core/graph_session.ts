@@ -11,7 +11,7 @@
 import type { LayerNode, ModelGraph } from "./graph.ts";
 import type { Op, OpKind } from "./layer_ops.ts";
 import type { BackwardOptions, ForwardOptions, Pass, Session } from "./session.ts";
-import { type Tensor, tf } from "./tensor.ts";
+import { type GraphModel, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyNode = any;
@@ -63,7 +63,7 @@ function ruleless(name: string, op: string): Op {
 /** A GraphModel prepared for saliency. Create it with {@linkcode GraphSession.create}. */
 export class GraphSession implements Session {
   /** The wrapped model. */
-  readonly model: tf.GraphModel;
+  readonly model: GraphModel;
   /** Graph facts (output shapes measured once on a zero input). */
   readonly graph: ModelGraph;
   /** GraphModels support no per-layer backward rules. */
@@ -72,7 +72,7 @@ export class GraphSession implements Session {
   readonly #outputNode: string;
 
   private constructor(
-    model: tf.GraphModel,
+    model: GraphModel,
     graph: ModelGraph,
     inputSize: [number, number, number],
     outputNode: string,
@@ -87,7 +87,7 @@ export class GraphSession implements Session {
    * Reads the graph of a GraphModel (single image input `[N, H, W, C]` with known H, W, C;
    * single output) and measures every node's output shape with one run on zeros.
    */
-  static create(model: tf.GraphModel): GraphSession {
+  static create(model: GraphModel): GraphSession {
     // deno-lint-ignore no-explicit-any
     const g = (model as any).executor?.graph;
     if (!g) throw new Error("not a GraphModel with a readable graph");
@@ -129,8 +129,12 @@ export class GraphSession implements Session {
     const byName = new Map(layerNodes.map((n) => [n.name, n]));
     // Scores: skip trailing Identity nodes and a Softmax.
     let scoreName = outName;
-    while (byName.get(scoreName)?.className === "Identity") scoreName = byName.get(scoreName)!.inputs[0];
-    if (byName.get(scoreName)?.className === "Softmax") scoreName = byName.get(scoreName)!.inputs[0];
+    while (byName.get(scoreName)?.className === "Identity") {
+      scoreName = byName.get(scoreName)!.inputs[0];
+    }
+    if (byName.get(scoreName)?.className === "Softmax") {
+      scoreName = byName.get(scoreName)!.inputs[0];
+    }
     const reducing = layerNodes.filter((n) => n.reducesResolution).map((n) => n.name);
     let firstReducingInput: string | undefined;
     if (reducing.length) {
@@ -163,7 +167,7 @@ export class GraphSession implements Session {
   }
 
   /** One `execute` fetching the recorded nodes, the gradient nodes and the scores. */
-  forward(input: tf.Tensor4D, opts: ForwardOptions = {}): Pass {
+  forward(input: Tensor4D, opts: ForwardOptions = {}): Pass {
     const g = this.graph;
     const wanted = [...new Set([...(opts.record ?? []), ...(opts.gradientsFrom ?? [])])]
       .filter((n) => n !== g.inputName);
@@ -175,13 +179,13 @@ export class GraphSession implements Session {
     const outs = this.model.execute(input, fetch) as Tensor[];
     const values = new Map<string, Tensor>(wanted.map((n, i) => [n, outs[i]]));
     const rawScores = outs[outs.length - 1];
-    const scores = tf.tidy(() => rawScores.reshape([rawScores.shape[0], -1]) as tf.Tensor2D);
+    const scores = tf.tidy(() => rawScores.reshape([rawScores.shape[0], -1]) as Tensor2D);
     rawScores.dispose();
     return new GraphPass(this.model, g, input, values, scores);
   }
 
   /** Class scores of a batch (pre-softmax where the graph ends in one). */
-  predict(input: tf.Tensor4D): tf.Tensor2D {
+  predict(input: Tensor4D): Tensor2D {
     const p = this.forward(input);
     const s = p.scores.clone();
     p.dispose();
@@ -195,18 +199,18 @@ export class GraphSession implements Session {
 }
 
 class GraphPass implements Pass {
-  readonly scores: tf.Tensor2D;
-  readonly input: tf.Tensor4D;
-  readonly #model: tf.GraphModel;
+  readonly scores: Tensor2D;
+  readonly input: Tensor4D;
+  readonly #model: GraphModel;
   readonly #graph: ModelGraph;
   readonly #values: Map<string, Tensor>;
 
   constructor(
-    model: tf.GraphModel,
+    model: GraphModel,
     graph: ModelGraph,
-    input: tf.Tensor4D,
+    input: Tensor4D,
     values: Map<string, Tensor>,
-    scores: tf.Tensor2D,
+    scores: Tensor2D,
   ) {
     this.#model = model;
     this.#graph = graph;

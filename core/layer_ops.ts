@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { maxPoolInputGrad, type Tensor, tf } from "./tensor.ts";
+import { maxPoolInputGrad, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 
 /** What an op does, for backward rules to key on. */
 export type OpKind =
@@ -158,8 +158,8 @@ function convOp(l: AnyLayer, className: string): Op {
   }
   const forward = ([x]: Tensor[]): Tensor => {
     const y = tf.conv2d(
-      x as tf.Tensor4D,
-      kernel as tf.Tensor4D,
+      x as Tensor4D,
+      kernel as Tensor4D,
       strides,
       padding,
       "NHWC",
@@ -178,8 +178,8 @@ function convOp(l: AnyLayer, className: string): Op {
         return vjp(
           (xx) =>
             tf.conv2d(
-              xx as tf.Tensor4D,
-              kernel as tf.Tensor4D,
+              xx as Tensor4D,
+              kernel as Tensor4D,
               strides,
               padding,
               "NHWC",
@@ -191,8 +191,8 @@ function convOp(l: AnyLayer, className: string): Op {
       }
       return [
         tf.conv2dTranspose(
-          dy as tf.Tensor4D,
-          kernel as tf.Tensor4D,
+          dy as Tensor4D,
+          kernel as Tensor4D,
           x.shape as [number, number, number, number],
           strides,
           padding,
@@ -203,12 +203,12 @@ function convOp(l: AnyLayer, className: string): Op {
 }
 
 /** Block-diagonal HWIO kernel equivalent to a depthwise kernel [kh, kw, C, M]. */
-export function depthwiseAsDense(kernel: Tensor): tf.Tensor4D {
+export function depthwiseAsDense(kernel: Tensor): Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ch, m] = kernel.shape;
     const eye = tf.eye(ch).reshape([1, 1, ch, ch, 1]);
     const k = kernel.reshape([kh, kw, ch, 1, m]).mul(eye); // [kh,kw,C,C,M]
-    return k.reshape([kh, kw, ch, ch * m]) as tf.Tensor4D;
+    return k.reshape([kh, kw, ch, ch * m]) as Tensor4D;
   });
 }
 
@@ -226,8 +226,8 @@ function depthwiseOp(l: AnyLayer, className: string): Op {
     params: { kernel, bias: useBias ? bias : undefined, strides, padding, dilations },
     forward: ([x]) => {
       const y = tf.depthwiseConv2d(
-        x as tf.Tensor4D,
-        kernel as tf.Tensor4D,
+        x as Tensor4D,
+        kernel as Tensor4D,
         strides,
         padding,
         "NHWC",
@@ -240,14 +240,14 @@ function depthwiseOp(l: AnyLayer, className: string): Op {
         const dense = depthwiseAsDense(kernel);
         if (dilations[0] !== 1 || dilations[1] !== 1) {
           return vjp(
-            (xx) => tf.conv2d(xx as tf.Tensor4D, dense, strides, padding, "NHWC", dilations),
+            (xx) => tf.conv2d(xx as Tensor4D, dense, strides, padding, "NHWC", dilations),
             [x],
             dy,
           );
         }
         return [
           tf.conv2dTranspose(
-            dy as tf.Tensor4D,
+            dy as Tensor4D,
             dense,
             x.shape as [number, number, number, number],
             strides,
@@ -262,7 +262,7 @@ function denseOp(l: AnyLayer, className: string): Op {
   const c = l.getConfig();
   const [kernel, bias] = l.getWeights(false) as Tensor[];
   const useBias = c.useBias !== false && bias !== undefined;
-  const flat = (x: Tensor): tf.Tensor2D => x.reshape([-1, x.shape[x.rank - 1]]) as tf.Tensor2D;
+  const flat = (x: Tensor): Tensor2D => x.reshape([-1, x.shape[x.rank - 1]]) as Tensor2D;
   return {
     kind: "dense",
     layer: l.name,
@@ -270,12 +270,12 @@ function denseOp(l: AnyLayer, className: string): Op {
     params: { kernel, bias: useBias ? bias : undefined },
     forward: ([x]) =>
       tf.tidy(() => {
-        const y = tf.matMul(flat(x), kernel as tf.Tensor2D);
+        const y = tf.matMul(flat(x), kernel as Tensor2D);
         const yb = useBias ? y.add(bias) : y;
         return yb.reshape([...x.shape.slice(0, -1), kernel.shape[1]] as number[]);
       }),
     backward: (dy, [x]) =>
-      tf.tidy(() => [tf.matMul(flat(dy), kernel as tf.Tensor2D, false, true).reshape(x.shape)]),
+      tf.tidy(() => [tf.matMul(flat(dy), kernel as Tensor2D, false, true).reshape(x.shape)]),
   };
 }
 
@@ -286,8 +286,8 @@ function poolOp(l: AnyLayer, className: string, kind: "max_pool" | "avg_pool"): 
   const padding = c.padding as "same" | "valid";
   const f = (x: Tensor): Tensor =>
     kind === "max_pool"
-      ? tf.maxPool(x as tf.Tensor4D, pool, strides, padding)
-      : tf.avgPool(x as tf.Tensor4D, pool, strides, padding);
+      ? tf.maxPool(x as Tensor4D, pool, strides, padding)
+      : tf.avgPool(x as Tensor4D, pool, strides, padding);
   return {
     kind,
     layer: l.name,
@@ -296,7 +296,7 @@ function poolOp(l: AnyLayer, className: string, kind: "max_pool" | "avg_pool"): 
     forward: ([x]) => f(x),
     backward: (dy, [x]) =>
       kind === "max_pool"
-        ? [maxPoolInputGrad(x as tf.Tensor4D, dy as tf.Tensor4D, pool, strides, padding)]
+        ? [maxPoolInputGrad(x as Tensor4D, dy as Tensor4D, pool, strides, padding)]
         : vjp(f, [x], dy),
   };
 }
@@ -347,7 +347,7 @@ function globalPoolOp(
         const [n, h, w, ch] = x.shape;
         const d4 = dy.reshape([n, 1, 1, ch]);
         if (kind === "global_avg_pool") return [tf.broadcastTo(d4.div(h * w), [n, h, w, ch])];
-        return [maxPoolInputGrad(x as tf.Tensor4D, d4 as tf.Tensor4D, [h, w], [h, w], "valid")];
+        return [maxPoolInputGrad(x as Tensor4D, d4 as Tensor4D, [h, w], [h, w], "valid")];
       }),
   };
 }

@@ -6,11 +6,13 @@
  * @module
  */
 import { toModuleUrl } from "./registry.ts";
-import { tf } from "./tensor.ts";
+import { type GraphModel, type LayersModel, tf } from "./tensor.ts";
 
 /** Error for a model or labels file that cannot be used. */
 export class ModelLoadError extends Error {
-  /** @param message one-line description naming the file */
+  /** Creates the error.
+   * @param message one-line description naming the file
+   */
   constructor(message: string) {
     super(message);
     this.name = "ModelLoadError";
@@ -95,7 +97,7 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
  * // const model = await loadLayersModel("models/shapes-vgg/model.json");
  * ```
  */
-export async function loadLayersModel(pathOrUrl: string | URL): Promise<tf.LayersModel> {
+export async function loadLayersModel(pathOrUrl: string | URL): Promise<LayersModel> {
   const art = await readArtifacts(pathOrUrl);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(art));
@@ -106,7 +108,7 @@ export async function loadLayersModel(pathOrUrl: string | URL): Promise<tf.Layer
 }
 
 /** Loads a tfjs GraphModel (converted SavedModel) from a `model.json` path or URL. */
-export async function loadGraphModel(pathOrUrl: string | URL): Promise<tf.GraphModel> {
+export async function loadGraphModel(pathOrUrl: string | URL): Promise<GraphModel> {
   const art = await readArtifacts(pathOrUrl);
   try {
     return await tf.loadGraphModel(tf.io.fromMemory(art));

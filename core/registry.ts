@@ -14,7 +14,9 @@ import {
 
 /** Error raised for an unknown name or an invalid plugin. */
 export class PluginError extends Error {
-  /** @param message one-line description */
+  /** Creates the error.
+   * @param message one-line description
+   */
   constructor(message: string) {
     super(message);
     this.name = "PluginError";

@@ -11,7 +11,7 @@
  */
 import { checkLayer, type LayerNode, type ModelGraph, readGraph } from "./graph.ts";
 import type { Op } from "./layer_ops.ts";
-import { type Tensor, tf } from "./tensor.ts";
+import { type LayersModel, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 
 /** What a backward rule is given for one op. */
 export interface RuleContext {
@@ -66,9 +66,9 @@ export interface ForwardOptions {
  */
 export interface Pass {
   /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
-  readonly scores: tf.Tensor2D;
+  readonly scores: Tensor2D;
   /** The input batch `[N, H, W, C]` (owned by the caller). */
-  readonly input: tf.Tensor4D;
+  readonly input: Tensor4D;
   /** Batch size. */
   readonly batchSize: number;
   /** The recorded output of a layer (owned by the pass). */
@@ -90,9 +90,9 @@ export interface Session {
   /** Whether backward rules (excitation backprop, guided backprop, ...) are supported. */
   readonly supportsRules: boolean;
   /** Runs one forward pass keeping what later backward passes and readers need. */
-  forward(input: tf.Tensor4D, opts?: ForwardOptions): Pass;
+  forward(input: Tensor4D, opts?: ForwardOptions): Pass;
   /** Class scores of a batch (pre-softmax where possible). */
-  predict(input: tf.Tensor4D): tf.Tensor2D;
+  predict(input: Tensor4D): Tensor2D;
 }
 
 interface Saved {
@@ -110,20 +110,20 @@ export class ForwardPass implements Pass {
   readonly #gradFrom: Set<string>;
   #disposed = false;
   /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
-  readonly scores: tf.Tensor2D;
+  readonly scores: Tensor2D;
   /** The model output (after a final softmax, if any). */
   readonly output: Tensor;
   /** The input batch `[N, H, W, C]` (owned by the caller, not disposed by the pass). */
-  readonly input: tf.Tensor4D;
+  readonly input: Tensor4D;
 
   /** @internal Use {@linkcode ModelSession.forward}. */
   constructor(
     session: ModelSession,
-    input: tf.Tensor4D,
+    input: Tensor4D,
     values: Map<string, Tensor>,
     saved: Map<string, Saved>,
     gradFrom: Set<string>,
-    scores: tf.Tensor2D,
+    scores: Tensor2D,
     output: Tensor,
   ) {
     this.#session = session;
@@ -277,7 +277,7 @@ export class ForwardPass implements Pass {
  */
 export class ModelSession implements Session {
   /** The wrapped model. */
-  readonly model: tf.LayersModel;
+  readonly model: LayersModel;
   /** Its graph facts. */
   readonly graph: ModelGraph;
   readonly #index: Map<string, number>;
@@ -287,7 +287,7 @@ export class ModelSession implements Session {
   readonly supportsRules = true;
 
   /** Wraps a loaded LayersModel (reads its graph once). */
-  constructor(model: tf.LayersModel) {
+  constructor(model: LayersModel) {
     this.model = model;
     this.graph = readGraph(model);
     this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
@@ -344,7 +344,7 @@ export class ModelSession implements Session {
    * outputs of `record` layers and everything the backward passes from `gradientsFrom`
    * need. The returned pass owns its tensors (the input stays the caller's).
    */
-  forward(input: tf.Tensor4D, opts: ForwardOptions = {}): ForwardPass {
+  forward(input: Tensor4D, opts: ForwardOptions = {}): ForwardPass {
     const graph = this.graph;
     const [h, w, c] = this.inputSize;
     if (
@@ -365,7 +365,7 @@ export class ModelSession implements Session {
     const live = new Map<string, Tensor>([[graph.inputName, input]]);
     const values = new Map<string, Tensor>();
     const saved = new Map<string, Saved>();
-    let scores: tf.Tensor2D | undefined;
+    let scores: Tensor2D | undefined;
     let output: Tensor | undefined;
     const keepers = new Set<Tensor>([input]);
     for (const node of graph.nodes) {
@@ -394,12 +394,12 @@ export class ModelSession implements Session {
         output = y;
         keepers.add(y);
         if (graph.scoreIsPreSoftmax) {
-          scores = outs[outs.length - 2] as tf.Tensor2D;
+          scores = outs[outs.length - 2] as Tensor2D;
           keepers.add(scores);
         }
       }
       if (node.name === graph.scoreName && !graph.scoreIsPreSoftmax) {
-        scores = y as tf.Tensor2D;
+        scores = y as Tensor2D;
         keepers.add(y);
       }
       // Free what nobody needs any more.
@@ -420,7 +420,7 @@ export class ModelSession implements Session {
     }
     if (scores.rank !== 2) {
       const s = scores;
-      scores = tf.tidy(() => s.reshape([s.shape[0], -1]) as tf.Tensor2D);
+      scores = tf.tidy(() => s.reshape([s.shape[0], -1]) as Tensor2D);
       if (!keepers.has(s)) s.dispose();
     }
     return new ForwardPass(this, input, values, saved, gradFrom, scores, output);
@@ -432,7 +432,7 @@ export class ModelSession implements Session {
   }
 
   /** Plain prediction (scores, pre-softmax where the model ends in a softmax). */
-  predict(input: tf.Tensor4D): tf.Tensor2D {
+  predict(input: Tensor4D): Tensor2D {
     const pass = this.forward(input);
     const s = pass.scores.clone();
     pass.dispose();

@@ -3,10 +3,10 @@
  *
  * @module
  */
-import { type Tensor, tf } from "./tensor.ts";
+import { type Tensor, type Tensor1D, type Tensor2D, tf } from "./tensor.ts";
 
 /** A score function: from the class scores `[N, classes]` to one score per image `[N]`. */
-export type ScoreFn = (scores: tf.Tensor2D) => tf.Tensor1D;
+export type ScoreFn = (scores: Tensor2D) => Tensor1D;
 
 /**
  * What to explain:
@@ -29,12 +29,14 @@ export interface TargetRound {
   /** Class per image, -1 for a custom score function. */
   readonly classes: readonly number[];
   /** The signal to start the backward pass from, `[N, classes]` (caller disposes). */
-  seed(scores: tf.Tensor2D): Tensor;
+  seed(scores: Tensor2D): Tensor;
 }
 
 /** Error for a target that does not fit the model or labels. */
 export class TargetError extends Error {
-  /** @param message one-line description */
+  /** Creates the error.
+   * @param message one-line description
+   */
   constructor(message: string) {
     super(message);
     this.name = "TargetError";
@@ -65,9 +67,9 @@ function classIndex(t: number | string, numClasses: number, labels?: readonly st
 }
 
 /** One-hot seed with 1.0 at each image's class. */
-export function oneHotSeed(classes: readonly number[], numClasses: number): tf.Tensor2D {
+export function oneHotSeed(classes: readonly number[], numClasses: number): Tensor2D {
   return tf.tidy(() =>
-    tf.oneHot(tf.tensor1d([...classes], "int32"), numClasses).cast("float32") as tf.Tensor2D
+    tf.oneHot(tf.tensor1d([...classes], "int32"), numClasses).cast("float32") as Tensor2D
   );
 }
 
@@ -77,7 +79,7 @@ export function oneHotSeed(classes: readonly number[], numClasses: number): tf.T
  */
 export function resolveTargets(
   spec: TargetSpec | undefined,
-  scores: tf.Tensor2D,
+  scores: Tensor2D,
   labels?: readonly string[],
 ): TargetRound[] {
   const [n, numClasses] = scores.shape;
@@ -94,7 +96,7 @@ export function resolveTargets(
   if (typeof spec === "function") {
     return [{
       classes: new Array(n).fill(-1),
-      seed: (s) => tf.grad((x: tf.Tensor) => spec(x as tf.Tensor2D).sum())(s),
+      seed: (s) => tf.grad((x: tf.Tensor) => spec(x as Tensor2D).sum())(s),
     }];
   }
   if (typeof spec === "object" && !Array.isArray(spec) && "topK" in spec) {

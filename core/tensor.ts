@@ -11,6 +11,18 @@ export { tf };
 
 /** A tfjs tensor (re-exported type so plugins need not import tfjs themselves). */
 export type Tensor = tf.Tensor;
+/** A 1-D tfjs tensor, e.g. one score per image `[N]`. */
+export type Tensor1D = tf.Tensor1D;
+/** A 2-D tfjs tensor, e.g. class scores `[N, classes]`. */
+export type Tensor2D = tf.Tensor2D;
+/** A 3-D tfjs tensor, e.g. a batch of maps `[N, h, w]`. */
+export type Tensor3D = tf.Tensor3D;
+/** A 4-D tfjs tensor, e.g. an image batch or activations `[N, H, W, C]`. */
+export type Tensor4D = tf.Tensor4D;
+/** A tfjs LayersModel (Keras-style Sequential or functional model). */
+export type LayersModel = tf.LayersModel;
+/** A tfjs GraphModel (converted TensorFlow SavedModel or frozen graph). */
+export type GraphModel = tf.GraphModel;
 
 /**
  * Bilinear resize of a batch of maps `[N, h, w]` to `[N, height, width]`.
@@ -22,21 +34,21 @@ export type Tensor = tf.Tensor;
  * @example
  * ```ts
  * import { resizeMaps, tf } from "./tensor.ts";
- * const up = resizeMaps(tf.ones([1, 2, 2]) as tf.Tensor3D, 4, 4); // [1, 4, 4]
+ * const up = resizeMaps(tf.ones([1, 2, 2]) as Tensor3D, 4, 4); // [1, 4, 4]
  * ```
  */
 export function resizeMaps(
-  maps: tf.Tensor3D,
+  maps: Tensor3D,
   height: number,
   width: number,
   alignCorners = false,
-): tf.Tensor3D {
+): Tensor3D {
   return tf.tidy(() => {
     const [n, h, w] = maps.shape;
     if (h === height && w === width) return maps.clone();
-    const four = maps.reshape([n, h, w, 1]) as tf.Tensor4D;
+    const four = maps.reshape([n, h, w, 1]) as Tensor4D;
     const out = tf.image.resizeBilinear(four, [height, width], alignCorners, !alignCorners);
-    return out.reshape([n, height, width]) as tf.Tensor3D;
+    return out.reshape([n, height, width]) as Tensor3D;
   });
 }
 
@@ -44,26 +56,26 @@ export function resizeMaps(
  * Per-image min-max normalisation of `[N, h, w]` maps to [0, 1]:
  * `(m - min) / (max - min + eps)`, the formula pytorch-grad-cam uses (eps 1e-7).
  */
-export function minMaxPerImage(maps: tf.Tensor3D, eps = 1e-7): tf.Tensor3D {
+export function minMaxPerImage(maps: Tensor3D, eps = 1e-7): Tensor3D {
   return tf.tidy(() => {
     const lo = maps.min([1, 2], true);
     const shifted = maps.sub(lo);
     const hi = shifted.max([1, 2], true);
-    return shifted.div(hi.add(eps)) as tf.Tensor3D;
+    return shifted.div(hi.add(eps)) as Tensor3D;
   });
 }
 
 /** Sum over the channel axis of an NHWC tensor: `[N, H, W, C]` to `[N, H, W]`. */
-export function channelSum(x: tf.Tensor): tf.Tensor3D {
-  return tf.tidy(() => x.sum(-1) as tf.Tensor3D);
+export function channelSum(x: Tensor): Tensor3D {
+  return tf.tidy(() => x.sum(-1) as Tensor3D);
 }
 
 /** Ensures a tensor is 4-D NHWC; throws a clear error otherwise. */
-export function as4d(x: tf.Tensor, what: string): tf.Tensor4D {
+export function as4d(x: Tensor, what: string): Tensor4D {
   if (x.rank !== 4) {
     throw new Error(`${what} must be a 4-D [N, H, W, C] tensor, got shape [${x.shape}]`);
   }
-  return x as tf.Tensor4D;
+  return x as Tensor4D;
 }
 
 /** Explicit padding of a 2-D window op in TF's convention (`same` pads bottom/right first). */
@@ -90,12 +102,12 @@ export function windowPads(
  * maximum on ties), built from strided slices and one transposed convolution.
  */
 export function maxPoolInputGrad(
-  x: tf.Tensor4D,
-  dy: tf.Tensor4D,
+  x: Tensor4D,
+  dy: Tensor4D,
   pool: [number, number],
   strides: [number, number],
   padding: "same" | "valid" | number,
-): tf.Tensor4D {
+): Tensor4D {
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     const [ph, pw] = pool;
@@ -111,9 +123,9 @@ export function maxPoolInputGrad(
     const xp = (pt + pb + pl + pr + extraB + extraR) > 0
       ? tf.pad(x, [[0, 0], [pt, pb + extraB], [pl, pr + extraR], [0, 0]], -Infinity)
       : x;
-    const y = tf.maxPool(xp as tf.Tensor4D, pool, strides, "valid");
-    let free: tf.Tensor = tf.onesLike(y);
-    const parts: tf.Tensor[] = [];
+    const y = tf.maxPool(xp as Tensor4D, pool, strides, "valid");
+    let free: Tensor = tf.onesLike(y);
+    const parts: Tensor[] = [];
     for (let i = 0; i < ph; i++) {
       for (let j = 0; j < pw; j++) {
         const cand = tf.stridedSlice(
@@ -130,16 +142,16 @@ export function maxPoolInputGrad(
     // [N, oh, ow, C, k] -> [N*C, oh, ow, k]: scatter every window offset back in one go.
     const k = ph * pw;
     const stacked = tf.stack(parts, 4).transpose([0, 3, 1, 2, 4]).reshape([n * c, oh, ow, k]);
-    const eye = tf.eye(k).reshape([ph, pw, 1, k]) as tf.Tensor4D;
+    const eye = tf.eye(k).reshape([ph, pw, 1, k]) as Tensor4D;
     const hp = xp.shape[1], wp = xp.shape[2];
     const scattered = tf.conv2dTranspose(
-      stacked as tf.Tensor4D,
+      stacked as Tensor4D,
       eye,
       [n * c, hp, wp, 1],
       [sh, sw],
       "valid",
     );
     const back = scattered.reshape([n, c, hp, wp]).transpose([0, 2, 3, 1]);
-    return back.slice([0, pt, pl, 0], [n, h, w, c]) as tf.Tensor4D;
+    return back.slice([0, pt, pl, 0], [n, h, w, c]) as Tensor4D;
   });
 }

@@ -16,6 +16,7 @@ import type { ModelGraph } from "./graph.ts";
 import type { Pass, Session } from "./session.ts";
 import type { TargetRound } from "./targets.ts";
 import type { tf } from "./tensor.ts";
+import type { Tensor3D } from "./tensor.ts";
 
 /** Version of the plugin contract; a plugin declares the version it was written for. */
 export const PLUGIN_API_VERSION = 1;
@@ -34,7 +35,7 @@ export interface Requirements {
 /** A batch of saliency maps with its metadata. */
 export interface SaliencyMaps {
   /** Maps `[N, h, w]` (owned by whoever received them). */
-  readonly maps: tf.Tensor3D;
+  readonly maps: Tensor3D;
   /** Method that made them (after extrapolation: `method+extrapolator`). */
   readonly method: string;
   /** Layer the maps live on (or `"input"` once at input resolution). */

@@ -14,8 +14,8 @@ import {
   PLUGIN_API_VERSION,
   resizeMaps,
   type SaliencyMaps,
-  tf,
 } from "../mod.ts";
+import { tf } from "../core/tf.ts"; // outside this repo: "@gradual/saliency/tf"
 
 /** Bilinear upsampling to the input size, then per-image min-max. */
 const upsample: Extrapolator = {

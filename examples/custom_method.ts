@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { camMethod, type SaliencyMethod, tf, weightedChannelSum } from "../mod.ts";
+import { camMethod, type SaliencyMethod, weightedChannelSum } from "../mod.ts";
+import { tf } from "../core/tf.ts"; // outside this repo: "@gradual/saliency/tf"
 
 /** Abs-Grad-CAM: channel weights = spatial mean of |dScore/dA|. */
 const absGradCam: SaliencyMethod = camMethod({

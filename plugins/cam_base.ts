@@ -7,7 +7,7 @@
  */
 import type { ModelGraph } from "../core/graph.ts";
 import type { Pass } from "../core/session.ts";
-import { type Tensor, tf } from "../core/tensor.ts";
+import { type Tensor, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -71,10 +71,10 @@ export interface CamDefinition {
    * (before the final ReLU). Runs inside `tf.tidy`.
    */
   combine(
-    a: tf.Tensor4D,
-    g: tf.Tensor4D | undefined,
+    a: Tensor4D,
+    g: Tensor4D | undefined,
     ctx: MethodContext,
-  ): tf.Tensor3D | Promise<tf.Tensor3D>;
+  ): Tensor3D | Promise<Tensor3D>;
 }
 
 /** Default CAM layer: the last layer with a spatial output (usually the last conv block). */
@@ -82,11 +82,11 @@ export function defaultCamLayer(graph: ModelGraph): string | undefined {
   return graph.defaultTargetLayer;
 }
 
-function gradientAt(pass: Pass, ctx: MethodContext, gLayer: string): tf.Tensor4D {
+function gradientAt(pass: Pass, ctx: MethodContext, gLayer: string): Tensor4D {
   const seed = ctx.targets.seed(pass.scores);
   try {
     const [g] = pass.backward(seed, { wrt: [gLayer] });
-    return g as tf.Tensor4D;
+    return g as Tensor4D;
   } finally {
     seed.dispose();
   }
@@ -120,13 +120,13 @@ export function camMethod(def: CamDefinition): SaliencyMethod {
       const g = needsG ? gradientAt(ctx.pass, ctx, gLayer) : undefined;
       let raw: Tensor;
       try {
-        raw = await def.combine(a as tf.Tensor4D, g, ctx);
+        raw = await def.combine(a as Tensor4D, g, ctx);
       } finally {
         g?.dispose();
       }
       const maps = ctx.options.raw
-        ? raw as tf.Tensor3D
-        : tf.tidy(() => tf.relu(raw) as tf.Tensor3D);
+        ? raw as Tensor3D
+        : tf.tidy(() => tf.relu(raw) as Tensor3D);
       if (maps !== raw) raw.dispose();
       return {
         maps,
@@ -140,9 +140,9 @@ export function camMethod(def: CamDefinition): SaliencyMethod {
 }
 
 /** `sum_c w[n, c] * A[n, :, :, c]` for channel weights `[N, C]`. */
-export function weightedChannelSum(a: tf.Tensor4D, w: Tensor): tf.Tensor3D {
+export function weightedChannelSum(a: Tensor4D, w: Tensor): Tensor3D {
   return tf.tidy(() => {
     const [n, , , c] = a.shape;
-    return a.mul(w.reshape([n, 1, 1, c])).sum(-1) as tf.Tensor3D;
+    return a.mul(w.reshape([n, 1, 1, c])).sum(-1) as Tensor3D;
   });
 }

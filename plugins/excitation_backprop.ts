@@ -58,7 +58,7 @@ import type { LayerNode, ModelGraph } from "../core/graph.ts";
 import { checkLayer } from "../core/graph.ts";
 import { depthwiseAsDense, type Op } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
-import { type Tensor, tf } from "../core/tensor.ts";
+import { type Tensor, type Tensor2D, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -141,18 +141,18 @@ function excite(
 
 function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tensor {
   const { op } = ctx;
-  const x = ctx.inputs[0] as tf.Tensor4D;
-  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as tf.Tensor4D;
+  const x = ctx.inputs[0] as Tensor4D;
+  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as Tensor4D;
   const strides = op.params.strides ?? [1, 1];
   const padding = op.params.padding ?? "valid";
   const dilations = op.params.dilations ?? [1, 1];
   const f = (xx: Tensor): Tensor =>
-    tf.conv2d(xx as tf.Tensor4D, w, strides, padding, "NHWC", dilations);
+    tf.conv2d(xx as Tensor4D, w, strides, padding, "NHWC", dilations);
   const back = (s: Tensor): Tensor => {
     if (dilations[0] !== 1 || dilations[1] !== 1) {
       return tf.grads((xx: Tensor) => f(xx))([x], s)[0];
     }
-    return tf.conv2dTranspose(s as tf.Tensor4D, w, x.shape, strides, padding);
+    return tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);
   };
   return excite(x, ctx.dy, f, back);
 }
@@ -160,8 +160,8 @@ function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tens
 function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
   const kernel = ctx.op.params.kernel!;
   const x = ctx.inputs[0];
-  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as tf.Tensor2D;
-  const flat = (t: Tensor): tf.Tensor2D => t.reshape([-1, t.shape[t.rank - 1]]) as tf.Tensor2D;
+  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as Tensor2D;
+  const flat = (t: Tensor): Tensor2D => t.reshape([-1, t.shape[t.rank - 1]]) as Tensor2D;
   return excite(
     x,
     ctx.dy,
@@ -486,7 +486,7 @@ function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Ten
   }
 }
 
-function maps(ctx: MethodContext, name: string, plan: Plan, m: tf.Tensor3D): SaliencyMaps {
+function maps(ctx: MethodContext, name: string, plan: Plan, m: Tensor3D): SaliencyMaps {
   return {
     maps: m,
     method: name,
@@ -527,7 +527,7 @@ export const excitationBackprop: SaliencyMethod = {
     } finally {
       seed.dispose();
     }
-    const m = tf.tidy(() => signal.sum(-1) as tf.Tensor3D);
+    const m = tf.tidy(() => signal.sum(-1) as Tensor3D);
     signal.dispose();
     return maps(ctx, "excitation-backprop", plan, m);
   },
@@ -564,7 +564,7 @@ export const contrastiveExcitationBackprop: SaliencyMethod = {
     } finally {
       seed.dispose();
     }
-    const m = tf.tidy(() => tf.relu(signal.sum(-1)) as tf.Tensor3D);
+    const m = tf.tidy(() => tf.relu(signal.sum(-1)) as Tensor3D);
     signal.dispose();
     return maps(ctx, name, plan, m);
   },

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { tf } from "../core/tensor.ts";
+import { type Tensor3D, tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
 import { camMethod } from "./cam_base.ts";
 
@@ -22,7 +22,7 @@ export const gradCamElementwise: SaliencyMethod = camMethod({
   name: "grad-cam-elementwise",
   aliases: ["gradcamelementwise", "grad-cam-element-wise"],
   description: "Grad-CAM element-wise: positive part of G*A, summed over channels",
-  combine: (a, g) => tf.tidy(() => tf.relu(g!.mul(a)).sum(-1) as tf.Tensor3D),
+  combine: (a, g) => tf.tidy(() => tf.relu(g!.mul(a)).sum(-1) as Tensor3D),
 });
 
 export default gradCamElementwise;

@@ -25,7 +25,7 @@
 import type { ModelGraph } from "../core/graph.ts";
 import type { BackwardRule, Pass } from "../core/session.ts";
 import type { TargetRound } from "../core/targets.ts";
-import { type Tensor, tf } from "../core/tensor.ts";
+import { type Tensor, type Tensor2D, type Tensor3D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -60,7 +60,7 @@ export function reductionOption(
 }
 
 /** Reduces an NHWC attribution over its channels (see {@linkcode ChannelReduction}). */
-export function reduceChannels(x: Tensor, how: ChannelReduction): tf.Tensor3D {
+export function reduceChannels(x: Tensor, how: ChannelReduction): Tensor3D {
   return tf.tidy(() => {
     if (x.rank !== 4) {
       throw new Error(
@@ -69,15 +69,15 @@ export function reduceChannels(x: Tensor, how: ChannelReduction): tf.Tensor3D {
     }
     switch (how) {
       case "max-abs":
-        return x.abs().max(-1) as tf.Tensor3D;
+        return x.abs().max(-1) as Tensor3D;
       case "sum-abs":
-        return x.abs().sum(-1) as tf.Tensor3D;
+        return x.abs().sum(-1) as Tensor3D;
       case "sum":
-        return x.sum(-1) as tf.Tensor3D;
+        return x.sum(-1) as Tensor3D;
       case "l2":
-        return x.square().sum(-1).sqrt() as tf.Tensor3D;
+        return x.square().sum(-1).sqrt() as Tensor3D;
       case "max":
-        return x.max(-1) as tf.Tensor3D;
+        return x.max(-1) as Tensor3D;
     }
   });
 }
@@ -111,12 +111,12 @@ export function tiledTargets(round: TargetRound, n: number, copies: number): Tar
   for (let k = 0; k < copies; k++) classes.push(...round.classes);
   return {
     classes,
-    seed(scores: tf.Tensor2D): Tensor {
+    seed(scores: Tensor2D): Tensor {
       if (copies === 1) return round.seed(scores);
       const parts: Tensor[] = [];
       try {
         for (let k = 0; k < copies; k++) {
-          const block = tf.tidy(() => scores.slice([k * n, 0], [n, -1]) as tf.Tensor2D);
+          const block = tf.tidy(() => scores.slice([k * n, 0], [n, -1]) as Tensor2D);
           try {
             parts.push(round.seed(block));
           } finally {

@@ -23,7 +23,7 @@
  * @module
  */
 import type { ModelGraph } from "../core/graph.ts";
-import { channelSum, resizeMaps, tf } from "../core/tensor.ts";
+import { channelSum, resizeMaps, type Tensor3D, tf } from "../core/tensor.ts";
 import {
   type Extrapolator,
   type ExtrapolatorContext,
@@ -48,7 +48,7 @@ function axes(rank: number, batch: boolean): number[] {
 }
 
 /** Paper-style normalisation: z-score (N-1), clip to [-1, 1], min-max to [0, 1]. */
-export function zClipMinMax(h: tf.Tensor3D, batch: boolean): tf.Tensor3D {
+export function zClipMinMax(h: Tensor3D, batch: boolean): Tensor3D {
   return tf.tidy(() => {
     const ax = axes(3, batch);
     const count = ax.reduce((a, i) => a * h.shape[i], 1);
@@ -58,7 +58,7 @@ export function zClipMinMax(h: tf.Tensor3D, batch: boolean): tf.Tensor3D {
     const z = tf.clipByValue(centred.div(std), -1, 1);
     const lo = z.min(ax, true);
     const hi = z.max(ax, true);
-    return z.sub(lo).div(hi.sub(lo)) as tf.Tensor3D;
+    return z.sub(lo).div(hi.sub(lo)) as Tensor3D;
   });
 }
 
@@ -84,7 +84,7 @@ export const gradualExtrapolation: Extrapolator = {
         const [, ah, aw] = act.shape;
         h = resizeMaps(h, ah, aw);
         const peak = act.max(axes(4, batch), true).reshape(batch ? [1, 1, 1] : [-1, 1, 1]);
-        h = h.mul(channelSum(act).div(peak)) as tf.Tensor3D;
+        h = h.mul(channelSum(act).div(peak)) as Tensor3D;
       }
       return zClipMinMax(h, batch);
     });

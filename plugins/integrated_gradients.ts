@@ -32,7 +32,7 @@
  * @module
  */
 import type { ModelGraph } from "../core/graph.ts";
-import { type Tensor, tf } from "../core/tensor.ts";
+import { type Tensor, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -112,7 +112,7 @@ export function pathPoints(
 }
 
 /** The baseline as a tensor broadcastable to `x` (caller disposes). */
-function baselineOf(x: tf.Tensor4D, options: PluginOptions): Tensor {
+function baselineOf(x: Tensor4D, options: PluginOptions): Tensor {
   const b = options.baseline;
   if (b === undefined || b === null || b === "zeros") return tf.zerosLike(x);
   if (typeof b === "number") return tf.fill(x.shape, b);
@@ -165,11 +165,11 @@ export const integratedGradients: SaliencyMethod = {
     const x = ctx.pass.input;
     const n = x.shape[0];
     const base = baselineOf(x, ctx.options);
-    const delta = tf.tidy(() => x.sub(base) as tf.Tensor4D);
-    const start = tf.tidy(() => base.add(tf.zerosLike(x)) as tf.Tensor4D);
+    const delta = tf.tidy(() => x.sub(base) as Tensor4D);
+    const start = tf.tidy(() => base.add(tf.zerosLike(x)) as Tensor4D);
     base.dispose();
     const perForward = Math.max(1, Math.floor(batchSize / n));
-    let acc = tf.zerosLike(x) as tf.Tensor4D;
+    let acc = tf.zerosLike(x) as Tensor4D;
     try {
       for (let k0 = 0; k0 < alphas.length; k0 += perForward) {
         const k = Math.min(perForward, alphas.length - k0);
@@ -178,7 +178,7 @@ export const integratedGradients: SaliencyMethod = {
         const points = tf.tidy(() => {
           const al = tf.tensor1d(a).reshape([k, 1, 1, 1, 1]);
           return start.expandDims(0).add(delta.expandDims(0).mul(al))
-            .reshape([k * n, ...x.shape.slice(1)]) as tf.Tensor4D;
+            .reshape([k * n, ...x.shape.slice(1)]) as Tensor4D;
         });
         const pass = session.forward(points, { gradientsFrom: [inputName] });
         let g: Tensor;
@@ -197,7 +197,7 @@ export const integratedGradients: SaliencyMethod = {
         const prev = acc;
         acc = tf.tidy(() => {
           const wt = tf.tensor1d(wts).reshape([k, 1, 1, 1, 1]);
-          return prev.add(g.reshape([k, ...x.shape]).mul(wt).sum(0)) as tf.Tensor4D;
+          return prev.add(g.reshape([k, ...x.shape]).mul(wt).sum(0)) as Tensor4D;
         });
         prev.dispose();
         g.dispose();

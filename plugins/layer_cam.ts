@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { tf } from "../core/tensor.ts";
+import { type Tensor3D, tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
 import { camMethod } from "./cam_base.ts";
 
@@ -21,7 +21,7 @@ export const layerCam: SaliencyMethod = camMethod({
   name: "layer-cam",
   aliases: ["layercam"],
   description: "LayerCAM: activations weighted elementwise by their positive gradient",
-  combine: (a, g) => tf.tidy(() => tf.relu(g!).mul(a).sum(-1) as tf.Tensor3D),
+  combine: (a, g) => tf.tidy(() => tf.relu(g!).mul(a).sum(-1) as Tensor3D),
 });
 
 export default layerCam;

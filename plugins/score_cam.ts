@@ -21,24 +21,24 @@
  *
  * @module
  */
-import { resizeMaps, tf } from "../core/tensor.ts";
+import { resizeMaps, type Tensor2D, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import type { MethodContext, SaliencyMethod } from "../core/types.ts";
 import { camMethod, weightedChannelSum } from "./cam_base.ts";
 
 /** Per-channel min-max normalised, align-corners upsampled masks `[C, H, W]` of one image. */
-function masksOf(a: tf.Tensor4D, b: number, height: number, width: number): tf.Tensor3D {
+function masksOf(a: Tensor4D, b: number, height: number, width: number): Tensor3D {
   return tf.tidy(() => {
     const [, h, w, c] = a.shape;
     const chans = a.slice([b, 0, 0, 0], [1, h, w, c]).reshape([h, w, c]).transpose([2, 0, 1]);
-    const up = resizeMaps(chans as tf.Tensor3D, height, width, true);
+    const up = resizeMaps(chans as Tensor3D, height, width, true);
     const lo = up.min([1, 2], true);
     const hi = up.max([1, 2], true);
-    return up.sub(lo).div(hi.sub(lo).add(1e-8)) as tf.Tensor3D;
+    return up.sub(lo).div(hi.sub(lo).add(1e-8)) as Tensor3D;
   });
 }
 
 /** Target scores `[N, C]` of every channel's masked input. */
-async function channelScores(a: tf.Tensor4D, ctx: MethodContext): Promise<tf.Tensor2D> {
+async function channelScores(a: Tensor4D, ctx: MethodContext): Promise<Tensor2D> {
   const { session, pass, targets } = ctx;
   const x = pass.input;
   const [n, height, width, ch] = x.shape;
@@ -56,7 +56,7 @@ async function channelScores(a: tf.Tensor4D, ctx: MethodContext): Promise<tf.Ten
           const k = Math.min(batch, c - start);
           const masked = tf.tidy(() => {
             const m = masks.slice([start, 0, 0], [k, height, width]).reshape([k, height, width, 1]);
-            return x.slice([b, 0, 0, 0], [1, height, width, ch]).mul(m) as tf.Tensor4D;
+            return x.slice([b, 0, 0, 0], [1, height, width, ch]).mul(m) as Tensor4D;
           });
           const scores = session.predict(masked);
           masked.dispose();

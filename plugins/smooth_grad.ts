@@ -27,7 +27,7 @@
  */
 import type { ModelGraph } from "../core/graph.ts";
 import { registry } from "../core/registry.ts";
-import { tf } from "../core/tensor.ts";
+import { type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -132,7 +132,7 @@ export const smoothGrad: SaliencyMethod = {
     sigma.dispose();
     const normal = normalGenerator(Number(ctx.options.seed ?? 0));
     const perForward = Math.max(1, Math.floor(batchSize / n));
-    let sum: tf.Tensor3D | undefined;
+    let sum: Tensor3D | undefined;
     let first: SaliencyMaps | undefined;
     try {
       for (let s0 = 0; s0 < samples; s0 += perForward) {
@@ -143,7 +143,7 @@ export const smoothGrad: SaliencyMethod = {
           for (let j = 0; j < per; j++) eps[i * per + j] = sd * normal();
         }
         const noisy = tf.tidy(() =>
-          tf.tile(x, [k, 1, 1, 1]).add(tf.tensor4d(eps, [k * n, h, w, c])) as tf.Tensor4D
+          tf.tile(x, [k, 1, 1, 1]).add(tf.tensor4d(eps, [k * n, h, w, c])) as Tensor4D
         );
         const pass = ctx.session.forward(noisy, {
           record: need.record,
@@ -164,10 +164,10 @@ export const smoothGrad: SaliencyMethod = {
         }
         first ??= made;
         const [, mh, mw] = made.maps.shape;
-        const part = tf.tidy(() => made.maps.reshape([k, n, mh, mw]).sum(0) as tf.Tensor3D);
+        const part = tf.tidy(() => made.maps.reshape([k, n, mh, mw]).sum(0) as Tensor3D);
         made.maps.dispose();
         const prev = sum;
-        sum = prev ? tf.tidy(() => prev.add(part) as tf.Tensor3D) : part;
+        sum = prev ? tf.tidy(() => prev.add(part) as Tensor3D) : part;
         if (prev) {
           prev.dispose();
           part.dispose();
@@ -178,7 +178,7 @@ export const smoothGrad: SaliencyMethod = {
       throw e;
     }
     const total = sum!;
-    const maps = tf.tidy(() => total.div(samples) as tf.Tensor3D);
+    const maps = tf.tidy(() => total.div(samples) as Tensor3D);
     total.dispose();
     return {
       maps,

@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { explain, initBackend, loadLayersModel, Registry, registry, tf } from "../mod.ts";
+import {
+  explain,
+  initBackend,
+  loadLayersModel,
+  Registry,
+  registry,
+  type Tensor4D,
+} from "../mod.ts";
+import { tf } from "../core/tf.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
 
@@ -19,7 +27,7 @@ Deno.test("example plugins load through the library and run with and without gra
   const [extrapolator] = await reg.load(`${ROOT}examples/custom_extrapolator.ts`);
   assertEquals([method.name, extrapolator.name], ["abs-grad-cam", "upsample"]);
   const model = await loadLayersModel(FIXTURE_MODEL);
-  const x = tf.randomUniform([2, 64, 64, 3], -1, 1, "float32", 3) as tf.Tensor4D;
+  const x = tf.randomUniform([2, 64, 64, 3], -1, 1, "float32", 3) as Tensor4D;
   const before = tf.memory().numTensors;
   for (const ex of ["none", "gradual", "upsample"]) {
     const res = await explain(model, x, {
