@@ -710,9 +710,10 @@ async function decodeWithCanvas(bytes: Uint8Array, name: string | undefined): Pr
     const canvas = new g.OffscreenCanvas(bmp.width, bmp.height);
     const ctx = canvas.getContext("2d")!;
     ctx.drawImage(bmp, 0, 0);
-    const data = ctx.getImageData(0, 0, bmp.width, bmp.height).data;
+    const { width, height } = bmp; // read before close(), which zeroes them
+    const data = ctx.getImageData(0, 0, width, height).data;
     bmp.close();
-    return { width: bmp.width, height: bmp.height, data };
+    return { width, height, data };
   } catch {
     return fail(name, "truncated or corrupt JPEG");
   }
