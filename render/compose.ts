@@ -197,9 +197,46 @@ export function fitTitle(
 }
 
 /**
+ * Lays a title out on at most `maxLines` lines (greedy word wrap) at the largest scale from
+ * `scale` down to 1 at which it fits `maxWidth`; falls back to one truncated line.
+ *
+ * @param title the text
+ * @param maxWidth available width in pixels
+ * @param scale preferred glyph scale
+ * @param maxLines most lines allowed
+ * @returns the lines and the scale used
+ */
+export function wrapTitle(
+  title: string,
+  maxWidth: number,
+  scale: number,
+  maxLines = 2,
+): { lines: string[]; scale: number } {
+  const words = title.split(/\s+/).filter((w) => w.length > 0);
+  for (let s = scale; s >= 1; s--) {
+    const lines: string[] = [];
+    let ok = true;
+    for (const w of words) {
+      const last = lines.length ? lines[lines.length - 1] : undefined;
+      if (last !== undefined && textWidth(`${last} ${w}`, s) <= maxWidth) {
+        lines[lines.length - 1] = `${last} ${w}`;
+      } else if (textWidth(w, s) <= maxWidth && lines.length < maxLines) {
+        lines.push(w);
+      } else {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return { lines, scale: s };
+  }
+  const one = fitTitle(title, maxWidth, 1);
+  return { lines: [one.text], scale: one.scale };
+}
+
+/**
  * The comparison figure of the paper: panels side by side on a white background, each scaled
- * to a common height and captioned above with a bitmap-font title (shrunk, then truncated with
- * "…", when wider than its panel).
+ * to a common height and captioned above with a bitmap-font title (wrapped onto two lines, then
+ * shrunk, then truncated with "…", when wider than its panel).
  *
  * @example
  * ```ts
@@ -226,7 +263,13 @@ export function figure(panels: FigurePanel[], opts: FigureOptions = {}): Rgba8Im
   }
   if (ph < 1) throw new RangeError("panelHeight must be at least 1");
   const titleGap = 6;
-  const titleH = GLYPH_H * titleScale;
+  const lineGap = 2 * titleScale;
+  const panelWidths = panels.map(({ image }) =>
+    Math.max(1, Math.round((image.width * ph) / Math.max(1, image.height)))
+  );
+  const titles = panels.map((p, i) => wrapTitle(p.title, panelWidths[i], titleScale));
+  const maxLines = Math.max(...titles.map((t) => t.lines.length));
+  const titleH = maxLines * GLYPH_H * titleScale + (maxLines - 1) * lineGap;
 
   const scaled = panels.map(({ image }) => {
     if (
@@ -265,11 +308,14 @@ export function figure(panels: FigurePanel[], opts: FigureOptions = {}): Rgba8Im
       }
     }
     // title: centred over the panel, bottom-aligned in the title band
-    const { text, scale } = fitTitle(panels[i].title, img.width, titleScale);
-    const tw = textWidth(text, scale);
-    const tx = x0 + Math.floor((img.width - tw) / 2);
-    const ty = margin + titleH - GLYPH_H * scale;
-    drawText(out, W, H, text, tx, ty, scale, ink);
+    const { lines, scale } = titles[i];
+    const lineH = GLYPH_H * scale + lineGap;
+    lines.forEach((text, k) => {
+      const tw = textWidth(text, scale);
+      const tx = x0 + Math.floor((img.width - tw) / 2);
+      const ty = margin + titleH - (lines.length - k) * lineH + lineGap;
+      drawText(out, W, H, text, tx, ty, scale, ink);
+    });
     x0 += img.width + gap;
   });
   return { width: W, height: H, data: out };
