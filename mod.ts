@@ -53,3 +53,4 @@ export * from "./core/npy.ts";
 export * from "./render/colormap.ts";
 export * from "./render/compose.ts";
 export * from "./plugins/cam_base.ts";
+export * from "./metrics/mod.ts";
