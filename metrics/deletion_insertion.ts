@@ -52,7 +52,7 @@
  * @module
  */
 import { type ModelLike, sessionOf } from "../core/explain.ts";
-import { tf } from "../core/tensor.ts";
+import { type Tensor2D, type Tensor4D, tf } from "../core/tensor.ts";
 
 /** Which curve: remove salient pixels first, or insert them first. */
 export type CurveKind = "deletion" | "insertion";
@@ -62,7 +62,7 @@ export type CurveKind = "deletion" | "insertion";
  * (logits, or whatever `output` expects); the caller disposes the result, the input stays
  * owned by the caller.
  */
-export type Scorer = (batch: tf.Tensor4D) => tf.Tensor2D | Promise<tf.Tensor2D>;
+export type Scorer = (batch: Tensor4D) => Tensor2D | Promise<Tensor2D>;
 
 /**
  * The scorer of a model: `sessionOf(model).predict` (pre-softmax class scores).
@@ -72,7 +72,7 @@ export type Scorer = (batch: tf.Tensor4D) => tf.Tensor2D | Promise<tf.Tensor2D>;
  */
 export function modelScorer(model: ModelLike): Scorer {
   const session = sessionOf(model);
-  return (batch: tf.Tensor4D): tf.Tensor2D => session.predict(batch);
+  return (batch: Tensor4D): Tensor2D => session.predict(batch);
 }
 
 function toScorer(model: ModelLike | Scorer): Scorer {

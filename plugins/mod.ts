@@ -18,6 +18,7 @@ import { gradCamPlusPlus } from "./grad_cam_plus_plus.ts";
 import { gradient } from "./gradient.ts";
 import { gradientXInput } from "./gradient_x_input.ts";
 import { gradualExtrapolation } from "./gradual_extrapolation.ts";
+import { gradualPlus } from "./gradual_plus.ts";
 import { guidedBackprop } from "./guided_backprop.ts";
 import { hiresCam } from "./hires_cam.ts";
 import { integratedGradients } from "./integrated_gradients.ts";
@@ -65,6 +66,7 @@ export const BUILTIN_PLUGINS: readonly Plugin[] = [
   smoothGrad,
   integratedGradients,
   gradualExtrapolation,
+  gradualPlus,
 ];
 
 for (const p of BUILTIN_PLUGINS) registry.register(p);
