@@ -1,9 +1,15 @@
 /**
  * `gradual eval`: measures explanation quality on held-out generated scenes, whose exact
- * target masks and boxes are known: pointing game (ties averaged and first argmax),
+ * target masks and boxes are known, or with `--dataset` on a user's labelled images (COCO
+ * instances JSON, Pascal VOC folder, or a JSON / CSV manifest; see `datasets/mod.ts`),
+ * one sample per (image, class) pair: pointing game (ties averaged and first argmax),
  * energy-based pointing game, deletion and insertion AUC, with 95 % bootstrap confidence
  * intervals and the time per image, for every method × extrapolator and the centre
  * baseline. A markdown table on stdout, or JSON with `--json`.
+ *
+ * With `--dataset`, per-pair results can be written to a JSON Lines file (`--results`) as
+ * they are computed and a run continued from it (`--resume`). Pairs whose image or mask
+ * cannot be read are reported and counted; the run goes on and exits with status 1.
  *
  * Held-out scenes: seeds `EVAL_SEED_START + 100 000 · S + i` for `i < n` (S = `--seed`),
  * i.e. from 4 000 000 upwards, disjoint from the training seeds (`0 .. train - 1`, 10 000 by
@@ -19,13 +25,36 @@
  *
  * @module
  */
+import type { ExplainRequest } from "../core/explain.ts";
+import type { PluginOptions } from "../core/types.ts";
 import { preprocess, PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
+import {
+  buildClassMapping,
+  type ClassMapFile,
+  DatasetError,
+  type DatasetEvalResult,
+  type DatasetFormat,
+  type DatasetSummary,
+  evaluateDataset,
+  loadDataset,
+  parseClassMap,
+  parseDifficultFlags,
+  type RegionMode,
+  type Subset,
+} from "../datasets/mod.ts";
 import { type EvalResult, type EvalSample, evaluate, formatEvalTable } from "../metrics/mod.ts";
 import { CLASS_NAMES, generateScene } from "../models/scenes.ts";
-import { boolFlag, listFlag, numberFlag, parseFlags, stringFlag } from "./_args.ts";
+import {
+  boolFlag,
+  type FlagValues,
+  listFlag,
+  numberFlag,
+  parseFlags,
+  stringFlag,
+} from "./_args.ts";
 import { buildRequests, loadPlugins, openModel, parseOptions, startBackend } from "./_common.ts";
 import { FileError, UsageError } from "./_errors.ts";
-import { validateRun } from "./_model.ts";
+import { type LoadedModel, validateRun } from "./_model.ts";
 import { Progress } from "./_progress.ts";
 
 /** First seed of the evaluation scenes (see the module documentation). */
@@ -35,9 +64,11 @@ export const EVAL_SEEDS_PER_BLOCK = 100_000;
 
 /** Help of `gradual eval`. */
 export const EVAL_HELP =
-  `gradual eval: how well do saliency maps locate the object? (held-out generated scenes)
+  `gradual eval: how well do saliency maps locate the object? (held-out generated scenes,
+or your own labelled images with --dataset)
 
 Usage: gradual eval [options]
+       gradual eval --dataset PATH --model M [options]
 
 Options:
   -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg);
@@ -62,6 +93,26 @@ Options:
   -q, --quiet          no progress bar or summary
   -h, --help           this help
 
+Your own data (--dataset; then --n limits the (image, class) pairs, default all):
+      --dataset PATH   a COCO instances .json, a Pascal VOC folder (Annotations/,
+                       JPEGImages/, optional SegmentationObject/), or a manifest: a JSON
+                       list of {"image", "class", "mask" or "box": [x0, y0, x1, y1]} or a
+                       CSV with columns image,class,mask or image,class,x0,y0,x1,y1
+      --images DIR     COCO image folder (default: next to the JSON, e.g. ../val2014)
+      --split NAME     VOC image set: ImageSets/Main/NAME.txt (default test, if listed)
+      --labels FILE    the model's class names (default: labels.json next to the model)
+      --class-map FILE JSON {"dataset class": "model class" | index | [...]}; other
+                       classes match model labels by name (case, spaces, _ and - ignored)
+      --subset S       all (default) or difficult (TorchRay / EBP: the image has another
+                       class and the class's boxes cover < 1/4 of the image)
+      --difficult-list FILE  TorchRay's precomputed difficult flags instead of the rule
+      --regions R      auto (default: boxes for VOC as TorchRay, masks otherwise), masks,
+                       or boxes: which pixels count as the object
+      --results FILE   append per-pair results (JSON Lines) as they are computed
+      --resume         continue --results FILE: skip the pairs already in it
+Each (image, class) pair is one sample: the class is explained and its mask is the union
+of the class's objects; pairs of classes the model does not know are counted and skipped.
+
 Metrics (mean [95% bootstrap CI], 1000 resamples): pointing game (TorchRay; tolerance
 15 px at 224, scaled; tied maxima averaged, and first argmax), energy inside the box,
 deletion AUC (lower is better) and insertion AUC (RISE), ms per image to make the map.
@@ -70,6 +121,8 @@ The explained class is each scene's label, not the model's top-1.
 Examples:
   gradual eval --model shapes-vgg --methods grad-cam,c-eb --extrapolate none,gradual --n 500
   gradual eval --model shapes-resnet --n 100 --json > eval.json
+  gradual eval --dataset VOCdevkit/VOC2007 --model vgg16/model.json --labels imagenet.json \\
+    --class-map voc_to_imagenet.json --preprocess caffe --results voc.jsonl --resume
 `;
 
 const FLAGS = {
@@ -90,7 +143,28 @@ const FLAGS = {
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
+  dataset: { type: "string" },
+  images: { type: "string" },
+  split: { type: "string" },
+  "class-map": { type: "string" },
+  subset: { type: "string" },
+  "difficult-list": { type: "string" },
+  regions: { type: "string" },
+  results: { type: "string" },
+  resume: { type: "boolean" },
 } as const;
+
+/** Flags that only make sense with `--dataset`. */
+const DATASET_ONLY = [
+  "images",
+  "split",
+  "class-map",
+  "subset",
+  "difficult-list",
+  "regions",
+  "results",
+  "resume",
+] as const;
 
 /** What `--json` prints: the evaluation plus where its scenes came from. */
 export interface EvalReport extends EvalResult {
@@ -153,45 +227,16 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   if (positionals.length > 0) {
     throw new UsageError(`eval takes no arguments, got '${positionals[0]}'`);
   }
+  const dataset = stringFlag(flags, "dataset");
+  if (dataset === undefined) {
+    const stray = DATASET_ONLY.find((f) => flags[f] !== undefined);
+    if (stray) throw new UsageError(`--${stray} needs --dataset`);
+  } else return await datasetEvalCommand(flags, dataset);
   const n = numberFlag(flags, "n", 500, { min: 1, max: EVAL_SEEDS_PER_BLOCK, integer: true });
   const seed = numberFlag(flags, "seed", 0, { min: 0, max: 999, integer: true });
   const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
   const curveN = numberFlag(flags, "curve-n", n, { min: 0, max: n, integer: true });
-  const batch = numberFlag(flags, "batch", 32, { min: 1, max: 1024, integer: true });
-  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
-  const backend = stringFlag(flags, "backend", "wasm");
-  if (backend !== "wasm" && backend !== "cpu") {
-    throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
-  }
-  const pre = stringFlag(flags, "preprocess");
-  if (
-    pre !== undefined &&
-    (!(PREPROCESS_PRESETS as readonly string[]).includes(pre) || pre === "none")
-  ) {
-    throw new UsageError(
-      `unknown --preprocess '${pre}' (one of ${
-        PREPROCESS_PRESETS.filter((p) => p !== "none").join(", ")
-      })`,
-    );
-  }
-  const methods = listFlag(flags, "methods");
-  if (methods.length === 0) methods.push("grad-cam");
-  const extrapolators = listFlag(flags, "extrapolate");
-  if (extrapolators.length === 0) extrapolators.push("none", "gradual");
-  for (const m of methods) {
-    if (m.includes("+")) {
-      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
-    }
-  }
-  const quiet = boolFlag(flags, "quiet");
-  const json = boolFlag(flags, "json");
-  const opts = parseOptions(flags);
-
-  await loadPlugins(flags);
-  await startBackend(flags);
-  const m = await openModel(flags, quiet);
-  const requests = buildRequests(methods, extrapolators, undefined, opts);
-  validateRun(m, requests, 0);
+  const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
   const [h, w, c] = m.session.inputSize;
   if (h !== w || c !== 3) {
     throw new FileError(
@@ -206,10 +251,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     );
   }
   const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
-  const methodOptions: Record<string, Record<string, unknown>> = {};
-  for (const r of requests) {
-    if (typeof r.method === "string" && r.methodOptions) methodOptions[r.method] = r.methodOptions;
-  }
+  const methodOptions = methodOptionsOf(requests);
 
   const progress = new Progress({ quiet });
   progress.start(n);
@@ -250,4 +292,265 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     console.log(formatEvalTable(result));
   }
   return 0;
+}
+
+/** What both `eval` modes parse and set up: run flags, plugins, backend, model, requests. */
+async function setUp(flags: FlagValues): Promise<{
+  batch: number;
+  pre: string | undefined;
+  methods: string[];
+  extrapolators: string[];
+  quiet: boolean;
+  json: boolean;
+  requests: ExplainRequest[];
+  m: LoadedModel;
+}> {
+  const batch = numberFlag(flags, "batch", 32, { min: 1, max: 1024, integer: true });
+  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
+  const backend = stringFlag(flags, "backend", "wasm");
+  if (backend !== "wasm" && backend !== "cpu") {
+    throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
+  }
+  const pre = stringFlag(flags, "preprocess");
+  if (
+    pre !== undefined &&
+    (!(PREPROCESS_PRESETS as readonly string[]).includes(pre) || pre === "none")
+  ) {
+    throw new UsageError(
+      `unknown --preprocess '${pre}' (one of ${
+        PREPROCESS_PRESETS.filter((p) => p !== "none").join(", ")
+      })`,
+    );
+  }
+  const methods = listFlag(flags, "methods");
+  if (methods.length === 0) methods.push("grad-cam");
+  const extrapolators = listFlag(flags, "extrapolate");
+  if (extrapolators.length === 0) extrapolators.push("none", "gradual");
+  for (const m of methods) {
+    if (m.includes("+")) {
+      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
+    }
+  }
+  const quiet = boolFlag(flags, "quiet");
+  const json = boolFlag(flags, "json");
+  const opts = parseOptions(flags);
+
+  await loadPlugins(flags);
+  await startBackend(flags);
+  const m = await openModel(flags, quiet);
+  const requests = buildRequests(methods, extrapolators, undefined, opts);
+  validateRun(m, requests, 0);
+  return { batch, pre, methods, extrapolators, quiet, json, requests, m };
+}
+
+function methodOptionsOf(requests: readonly ExplainRequest[]): Record<string, PluginOptions> {
+  const out: Record<string, PluginOptions> = {};
+  for (const r of requests) {
+    if (typeof r.method === "string" && r.methodOptions) out[r.method] = r.methodOptions;
+  }
+  return out;
+}
+
+/** What `--json` prints with `--dataset`. */
+export interface DatasetEvalReport extends DatasetEvalResult {
+  /** Model name or path. */
+  model: string;
+  /** Preprocessing applied to the images. */
+  preprocess: PreprocessPreset;
+  /** The dataset and how it was read. */
+  dataset: {
+    path: string;
+    format: DatasetFormat;
+    subset: Subset;
+    regions: RegionMode;
+  };
+}
+
+/** Runs `fn`, turning dataset errors into the CLI's one-line file errors. */
+async function asFileError<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof DatasetError) throw new FileError(e.file, e.problem);
+    throw e;
+  }
+}
+
+async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new FileError(file, e instanceof Deno.errors.NotFound ? "no such file" : String(e));
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FileError(file, `invalid JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+/**
+ * The summary lines of a dataset run (stderr): skipped classes, difficult rules, resumed
+ * and failed pairs.
+ *
+ * @param s the run's counts
+ * @param file the dataset (named in the lines)
+ * @returns lines, each `gradual: <dataset>: ...`
+ */
+export function datasetSummaryLines(s: DatasetSummary, file: string): string[] {
+  const out: string[] = [];
+  const unknown = Object.entries(s.unknown).sort((a, b) => b[1] - a[1]);
+  if (unknown.length) {
+    const n = unknown.reduce((a, [, k]) => a + k, 0);
+    const shown = unknown.slice(0, 10).map(([c, k]) => `${c} (${k})`).join(", ");
+    out.push(
+      `gradual: ${file}: skipped ${n} (image, class) pair${
+        n === 1 ? "" : "s"
+      } of ${unknown.length} class${
+        unknown.length === 1 ? "" : "es"
+      } the model does not know: ${shown}${unknown.length > 10 ? ", ..." : ""}`,
+    );
+  }
+  if (s.imagesWithoutObjects) {
+    out.push(`gradual: ${file}: ${s.imagesWithoutObjects} image(s) without objects`);
+  }
+  if (s.allDifficult) {
+    out.push(
+      `gradual: ${file}: skipped ${s.allDifficult} pair(s) whose objects are all VOC 'difficult'`,
+    );
+  }
+  if (s.notDifficult) {
+    out.push(`gradual: ${file}: ${s.notDifficult} pair(s) outside the difficult subset`);
+  }
+  if (s.resumed) out.push(`gradual: ${file}: ${s.resumed} pair(s) taken from the results file`);
+  if (s.failed.length) {
+    const files = new Set(s.failed.map((f) => f.file)).size;
+    out.push(
+      `gradual: ${file}: ${s.failed.length} pair(s) failed (${files} file(s) missing or unreadable, reported above)`,
+    );
+  }
+  return out;
+}
+
+/** `gradual eval --dataset PATH ...`. */
+async function datasetEvalCommand(flags: FlagValues, path: string): Promise<number> {
+  const limit = numberFlag(flags, "n", Infinity, { min: 1, max: 1e9, integer: true });
+  const seed = numberFlag(flags, "seed", 0, { min: 0, max: 1e9, integer: true });
+  const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
+  const curveN = numberFlag(flags, "curve-n", Infinity, { min: 0, max: 1e9, integer: true });
+  const subset = stringFlag(flags, "subset", "all");
+  if (subset !== "all" && subset !== "difficult") {
+    throw new UsageError(`--subset must be all or difficult, got '${subset}'`);
+  }
+  const regions = stringFlag(flags, "regions", "auto");
+  if (regions !== "auto" && regions !== "masks" && regions !== "boxes") {
+    throw new UsageError(`--regions must be auto, masks or boxes, got '${regions}'`);
+  }
+  const results = stringFlag(flags, "results");
+  const resume = boolFlag(flags, "resume");
+  if (resume && results === undefined) throw new UsageError("--resume needs --results FILE");
+  const flagsFile = stringFlag(flags, "difficult-list");
+  if (flagsFile !== undefined && subset !== "difficult") {
+    throw new UsageError("--difficult-list needs --subset difficult");
+  }
+  const mapFile = stringFlag(flags, "class-map");
+
+  const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
+  const [h, w, c] = m.session.inputSize;
+  if (c !== 3 && c !== 1) {
+    throw new FileError(
+      m.spec.display,
+      `eval needs RGB or gray input, the model takes ${c} channels`,
+    );
+  }
+  const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
+  const dataset = await asFileError(() =>
+    loadDataset(path, { imageDir: stringFlag(flags, "images"), split: stringFlag(flags, "split") })
+  );
+  let map: ClassMapFile | undefined;
+  if (mapFile !== undefined) {
+    const j = await readJsonFile(mapFile);
+    map = await asFileError(() => parseClassMap(j, mapFile));
+  }
+  const mapping = await asFileError(() =>
+    buildClassMapping({ labels: m.labels, numClasses: m.numClasses, map, mapFile })
+  );
+  let difficultFlags: Map<string, boolean[]> | undefined;
+  if (flagsFile !== undefined) {
+    let text: string;
+    try {
+      text = await Deno.readTextFile(flagsFile);
+    } catch (e) {
+      throw new FileError(
+        flagsFile,
+        e instanceof Deno.errors.NotFound ? "no such file" : String(e),
+      );
+    }
+    difficultFlags = await asFileError(() => parseDifficultFlags(text, flagsFile));
+  }
+
+  const progress = new Progress({ quiet });
+  let started = false;
+  let lastProblem = "";
+  const result = await asFileError(() =>
+    evaluateDataset({
+      model: m.session,
+      dataset,
+      mapping,
+      preprocess: preset,
+      methods,
+      extrapolators,
+      methodOptions: methodOptionsOf(requests),
+      batchSize: batch,
+      steps,
+      curveSamples: curveN,
+      seed,
+      subset,
+      difficultFlags,
+      regions,
+      limit,
+      results,
+      resume,
+      resultsSettings: { model: m.spec.display },
+      onStart: (total) => {
+        progress.start(total);
+        started = true;
+      },
+      onPair: (e) => {
+        const label = `${e.pair.image.key} ${e.pair.category}`;
+        if (e.status === "failed") {
+          const line = `gradual: ${e.file}: ${e.problem}`;
+          if (line !== lastProblem) progress.line(line);
+          lastProblem = line;
+        }
+        progress.tick(label, e.status !== "failed");
+      },
+    })
+  );
+  if (!started) progress.start(0);
+  progress.finish("pair");
+  if (!quiet) { for (const l of datasetSummaryLines(result.summary, path)) console.error(l); }
+  if (json) {
+    const report: DatasetEvalReport = {
+      model: m.spec.display,
+      preprocess: preset,
+      dataset: { path, format: dataset.format, subset, regions },
+      ...result,
+    };
+    console.log(JSON.stringify(report, null, 2));
+  } else {
+    const curves = result.curveSamples < result.n
+      ? ` on the first ${result.curveSamples} pairs`
+      : "";
+    console.log(
+      `${m.spec.display}: ${result.n} (image, class) pairs of ${path} (${dataset.format}` +
+        `${subset === "difficult" ? ", difficult subset" : ""}, ${regions} regions), ` +
+        `${h}×${w}, explaining each pair's class; pointing tolerance ` +
+        `${result.tolerance.toFixed(2)} px; deletion/insertion in ${steps} steps${curves}; ` +
+        `mean [95% CI], ${result.resamples} bootstrap resamples, seed ${seed}.\n`,
+    );
+    console.log(formatEvalTable(result));
+  }
+  return result.summary.failed.length ? 1 : 0;
 }

@@ -7,7 +7,10 @@
  *   (missing; needed to train DepthwiseConv2D / SeparableConv2D layers),
  * - `MaxPoolGrad` (present but wrong on ties, all-negative windows and
  *   all-zero multi-channel windows; replaced by one that matches tfjs-cpu
- *   bit for bit).
+ *   bit for bit),
+ * - `Conv2DBackpropInput` and `Tile` (present but plain scalar loops, 10x slower than the
+ *   XNNPACK convolution and broadcasting add they are rebuilt from here; they dominated
+ *   training steps and every transposed convolution of a backward pass).
  *
  * The gradient-of-convolution kernels are composed from tf ops. That is safe
  * inside a kernelFunc: the engine does not record ops on the gradient tape
@@ -332,11 +335,112 @@ function maxPoolGrad(
   return dx;
 }
 
+/**
+ * dx of a conv2d (NHWC, dilation 1): zero-stuff dy by the stride, pad by `k - 1 - pad`, and
+ * correlate with the spatially flipped filter whose in/out channels are swapped.
+ */
+function conv2DBackpropInput(
+  args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
+): tf.Tensor {
+  const attrs = (args.attrs ?? {}) as unknown as {
+    strides: number | [number, number];
+    pad: Pad;
+    dataFormat?: "NHWC" | "NCHW";
+    dimRoundingMode?: "floor" | "round" | "ceil";
+    inputShape: [number, number, number, number];
+  };
+  return tf.tidy(() => {
+    let dy: Tensor4D = asTensor(args.inputs, "dy");
+    const filter = asTensor(args.inputs, "filter");
+    const nchw = attrs.dataFormat === "NCHW";
+    const inShape: [number, number, number, number] = nchw
+      ? [attrs.inputShape[0], attrs.inputShape[2], attrs.inputShape[3], attrs.inputShape[1]]
+      : attrs.inputShape;
+    if (nchw) dy = tf.transpose(dy, [0, 2, 3, 1]) as Tensor4D;
+    const info = tf.backend_util.computeConv2DInfo(
+      inShape,
+      filter.shape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      "channelsLast",
+    );
+    const [b, inH, inW] = inShape;
+    const { outHeight: oH, outWidth: oW, strideHeight: sH, strideWidth: sW } = info;
+    const kH = info.filterHeight, kW = info.filterWidth;
+    const ch = filter.shape[3];
+    let g: tf.Tensor4D = dy;
+    if (sH > 1 || sW > 1) {
+      const stuffed = tf.pad(tf.reshape(dy, [b, oH, 1, oW, 1, ch]), [
+        [0, 0],
+        [0, 0],
+        [0, sH - 1],
+        [0, 0],
+        [0, sW - 1],
+        [0, 0],
+      ]);
+      g = tf.slice(tf.reshape(stuffed, [b, oH * sH, oW * sW, ch]) as tf.Tensor4D, [0, 0, 0, 0], [
+        -1,
+        (oH - 1) * sH + 1,
+        (oW - 1) * sW + 1,
+        -1,
+      ]);
+    }
+    const gh = g.shape[1], gw = g.shape[2];
+    const top = kH - 1 - info.padInfo.top, left = kW - 1 - info.padInfo.left;
+    g = padOrCrop(g, top, inH + kH - 1 - gh - top, left, inW + kW - 1 - gw - left);
+    const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
+    const dx = tf.conv2d(g, wf as tf.Tensor4D, 1, "valid");
+    return nchw ? tf.transpose(dx, [0, 3, 1, 2]) : dx;
+  });
+}
+
+/**
+ * Tile as a broadcast: reshape x to [1, d0, 1, d1, ...], add it to zeros [r0, d0, r1, d1, ...]
+ * (the extra axis only where both the size and the repeat exceed 1), reshape to the result.
+ */
+function tile(args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap }): tf.Tensor {
+  const reps = (args.attrs as unknown as { reps: number[] }).reps;
+  return tf.tidy(() => {
+    const info = need(args.inputs, "x");
+    const x: tf.Tensor = info instanceof tf.Tensor
+      ? info
+      : tf.engine().makeTensorFromTensorInfo(info);
+    if (
+      x.rank + x.shape.filter((d, i) => d > 1 && reps[i] > 1).length > 6 || x.dtype !== "float32"
+    ) {
+      // Fall back to the stock (slow but general) path via a concat of copies.
+      let y: tf.Tensor = x;
+      reps.forEach((r, axis) => {
+        if (r > 1) y = tf.concat(Array.from({ length: r }, () => y), axis);
+      });
+      return y === x ? tf.clone(x) : y;
+    }
+    const inter: number[] = [];
+    const big: number[] = [];
+    x.shape.forEach((d, i) => {
+      if (d > 1 && reps[i] > 1) {
+        inter.push(1, d);
+        big.push(reps[i], d);
+      } else {
+        inter.push(d);
+        big.push(d * reps[i]);
+      }
+    });
+    const out = tf.add(tf.zeros(big), tf.reshape(x, inter));
+    return tf.reshape(out, x.shape.map((d, i) => d * reps[i]));
+  });
+}
+
 const KERNELS: Array<[string, tf.KernelFunc]> = [
   ["Conv2DBackpropFilter", conv2DBackpropFilter as unknown as tf.KernelFunc],
   ["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter as unknown as tf.KernelFunc],
   ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput as unknown as tf.KernelFunc],
   ["MaxPoolGrad", maxPoolGrad as unknown as tf.KernelFunc],
+  ["Conv2DBackpropInput", conv2DBackpropInput as unknown as tf.KernelFunc],
+  ["Tile", tile as unknown as tf.KernelFunc],
 ];
 
 let registered = false;

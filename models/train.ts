@@ -8,15 +8,14 @@
  *
  * Everything is reproducible from `--seed`: the scenes come from fixed seed ranges, the
  * initialisers are seeded and the epoch shuffles use the generator's own PRNG. Training runs on
- * the wasm backend (see `core/backend.ts`) with faster replacements of two kernels
- * (`models/_train_kernels.ts`).
+ * the wasm backend (see `core/backend.ts`) , whose missing and slow kernels are registered by
+ * `core/_wasm_kernels.ts`.
  *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
 import { initBackend } from "../core/backend.ts";
-import { registerTrainKernels } from "./_train_kernels.ts";
 import { buildShapesResnet, buildShapesVgg, INPUT_SIZE, NUM_CLASSES } from "./architectures.ts";
 import { CLASS_DESCRIPTIONS, CLASS_NAMES, generateScene, makeRng } from "./scenes.ts";
 
@@ -374,7 +373,6 @@ if (import.meta.main) {
   const which = a.model ?? "all";
   if (!["vgg", "resnet", "all"].includes(which)) throw new Error(`--model: vgg, resnet or all`);
   const info = await initBackend({ backend: "wasm", threads: Number(a.threads ?? 1) });
-  registerTrainKernels();
   log(`backend ${JSON.stringify(info)}`);
   const models: ("vgg" | "resnet")[] = which === "all" ? ["vgg", "resnet"] : [which as "vgg"];
   const outDir = a.out ?? new URL(".", import.meta.url).pathname.replace(/\/$/, "");

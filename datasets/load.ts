@@ -1,0 +1,139 @@
+/**
+ * `loadDataset(path)`: detects the format and reads the annotations.
+ *
+ * - a folder with `Annotations/` is Pascal VOC;
+ * - a `.csv` file is a manifest;
+ * - a `.json` file holding a list is a manifest, one holding an object with `images`,
+ *   `annotations` and `categories` is a COCO instances file.
+ *
+ * COCO images are looked up in `imageDir` when given, else in the first existing folder of:
+ * `<json folder>/../<name>` and `<json folder>/<name>` (where `<name>` is the file's name
+ * without `.json` and without an `instances_` prefix, e.g. `val2014`), `<json folder>/images`,
+ * and the JSON's own folder.
+ *
+ * @module
+ */
+import { joinPath, parseCoco } from "./coco.ts";
+import { DatasetError } from "./errors.ts";
+import { manifestDataset, parseManifestCsv, parseManifestJson } from "./manifest.ts";
+import type { Dataset, DatasetFormat } from "./types.ts";
+import { loadVoc } from "./voc.ts";
+
+/** Options of {@linkcode loadDataset}. */
+export interface LoadDatasetOptions {
+  /** COCO: the image folder (default: see the module documentation). */
+  imageDir?: string;
+  /** VOC: the image set, e.g. `test` (default `test` when listed, else all annotations). */
+  split?: string;
+}
+
+function statOf(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (e) {
+    throw new DatasetError(
+      path,
+      e instanceof Deno.errors.NotFound ? "no such file" : `cannot read (${(e as Error).name})`,
+    );
+  }
+}
+
+function parseJson(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new DatasetError(file, `invalid JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+}
+
+const dirOf = (
+  p: string,
+): string => (p.includes("/") ? p.slice(0, p.lastIndexOf("/")) || "/" : ".");
+
+/**
+ * The COCO image folder for an annotation file (see the module documentation).
+ *
+ * @param jsonFile the instances file
+ * @returns the folder
+ */
+export function cocoImageDir(jsonFile: string): string {
+  const dir = dirOf(jsonFile);
+  const base = jsonFile.slice(jsonFile.lastIndexOf("/") + 1).replace(/\.json$/i, "");
+  const name = base.replace(/^instances_/, "");
+  const candidates = [joinPath(dir, `../${name}`), joinPath(dir, name), joinPath(dir, "images")];
+  return candidates.find((c) => statOf(c)?.isDirectory) ?? dir;
+}
+
+/**
+ * Detects the format of a dataset path without reading it all (JSON files are parsed).
+ *
+ * @param path file or folder
+ * @returns the format
+ * @throws {DatasetError} when the path is missing or not a recognised dataset
+ */
+export function detectDatasetFormat(path: string): DatasetFormat {
+  return detect(path).format;
+}
+
+function detect(path: string): { format: DatasetFormat; json?: unknown } {
+  const st = statOf(path);
+  if (!st) throw new DatasetError(path, "no such file or folder");
+  if (st.isDirectory) {
+    if (statOf(joinPath(path, "Annotations"))?.isDirectory) return { format: "voc" };
+    throw new DatasetError(
+      path,
+      "not a dataset: a folder must be Pascal VOC with Annotations/ (e.g. VOCdevkit/VOC2007); COCO and manifests are files",
+    );
+  }
+  if (/\.csv$/i.test(path)) return { format: "manifest" };
+  if (/\.json$/i.test(path)) {
+    const json = parseJson(readText(path), path);
+    if (Array.isArray(json)) return { format: "manifest", json };
+    if (json && typeof json === "object" && ("images" in json || "annotations" in json)) {
+      return { format: "coco", json };
+    }
+    throw new DatasetError(
+      path,
+      "not a dataset: a JSON file must be a COCO instances file (images, annotations, categories) or a manifest list",
+    );
+  }
+  throw new DatasetError(
+    path,
+    "not a dataset: expected a COCO .json, a manifest .json / .csv, or a Pascal VOC folder",
+  );
+}
+
+/**
+ * Reads a dataset of any supported format.
+ *
+ * @example
+ * ```ts
+ * import { loadDataset } from "./load.ts";
+ * // const ds = loadDataset("VOCdevkit/VOC2007", { split: "test" });
+ * // const coco = loadDataset("coco/annotations/instances_val2014.json");
+ * // const mine = loadDataset("labels.csv");
+ * ```
+ *
+ * @param path COCO instances JSON, manifest (.json list / .csv) or VOC folder
+ * @param opts image folder (COCO) and image set (VOC)
+ * @returns the dataset
+ * @throws {DatasetError} for missing or malformed annotation files
+ */
+export function loadDataset(path: string, opts: LoadDatasetOptions = {}): Dataset {
+  const { format, json } = detect(path);
+  if (format === "voc") return loadVoc(path, opts.split);
+  if (json === undefined) return manifestDataset(parseManifestCsv(readText(path), path), path);
+  if (format === "manifest") return manifestDataset(parseManifestJson(json, path), path);
+  if (opts.imageDir !== undefined && !statOf(opts.imageDir)?.isDirectory) {
+    throw new DatasetError(opts.imageDir, "no such image folder");
+  }
+  return parseCoco(json, path, opts.imageDir ?? cocoImageDir(path));
+}
