@@ -12,7 +12,14 @@
  *
  * @module
  */
-import { maxPoolInputGrad, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
+import {
+  maxPoolInputGrad,
+  sameConvTranspose,
+  type Tensor,
+  type Tensor2D,
+  type Tensor4D,
+  tf,
+} from "./tensor.ts";
 
 /** What an op does, for backward rules to key on. */
 export type OpKind =
@@ -189,9 +196,8 @@ function convOp(l: AnyLayer, className: string): Op {
           dy,
         );
       }
-      if (sameStride1(kernel, strides, padding)) {
-        return [tf.tidy(() => tf.conv2d(dy as Tensor4D, flipKernel(kernel), 1, "same"))];
-      }
+      const fast = sameConvTranspose(dy as Tensor4D, kernel, strides, padding);
+      if (fast) return [fast];
       return [
         tf.conv2dTranspose(
           dy as Tensor4D,
@@ -203,23 +209,6 @@ function convOp(l: AnyLayer, className: string): Op {
       ];
     },
   };
-}
-
-/**
- * Whether a conv's input gradient can run as a plain conv2d with {@linkcode flipKernel}:
- * stride 1, `same` padding, odd kernel (symmetric padding), so the result equals
- * `conv2dTranspose`. The wasm backend runs `conv2dTranspose` as a plain loop, 2.4-6.9x slower
- * than its XNNPACK conv2d on VGG16 shapes (bench/kernels_bench.ts), with identical output.
- */
-function sameStride1(kernel: Tensor, strides: [number, number], padding: string): boolean {
-  const [kh = 0, kw = 0] = kernel.shape;
-  return strides[0] === 1 && strides[1] === 1 && padding === "same" && kh % 2 === 1 &&
-    kw % 2 === 1;
-}
-
-/** HWIO kernel flipped in space with in/out swapped: conv2d with it is conv2dTranspose. */
-function flipKernel(kernel: Tensor): Tensor4D {
-  return tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]) as Tensor4D;
 }
 
 /** Block-diagonal HWIO kernel equivalent to a depthwise kernel [kh, kw, C, M]. */

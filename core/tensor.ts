@@ -155,3 +155,58 @@ export function maxPoolInputGrad(
     return back.slice([0, pt, pl, 0], [n, h, w, c]) as Tensor4D;
   });
 }
+
+const derivedCache = new Map<Tensor, Map<string, Tensor>>();
+
+/**
+ * A tensor derived from a long-lived one (a model weight), computed once per `key` and kept
+ * while the source lives: e.g. max(W, 0) or a flipped kernel. Reusing the same derived weight
+ * lets the wasm backend keep its packed weights instead of re-packing them on every call.
+ * Entries whose source was disposed (model disposed) are freed on the next lookup.
+ */
+export function derivedWeight(source: Tensor, key: string, make: () => Tensor): Tensor {
+  for (const [src, entries] of derivedCache) {
+    if (src.isDisposed) {
+      for (const t of entries.values()) t.dispose();
+      derivedCache.delete(src);
+    }
+  }
+  let entries = derivedCache.get(source);
+  if (!entries) {
+    entries = new Map();
+    derivedCache.set(source, entries);
+  }
+  let t = entries.get(key);
+  if (!t) {
+    t = tf.keep(tf.tidy(make));
+    entries.set(key, t);
+  }
+  return t;
+}
+
+/** HWIO kernel flipped in space with in/out swapped: `conv2d` with it is `conv2dTranspose`. */
+export function flippedKernel(kernel: Tensor): Tensor4D {
+  return derivedWeight(
+    kernel,
+    "flipped",
+    () => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]),
+  ) as Tensor4D;
+}
+
+/**
+ * Input gradient of a stride-1 `same` convolution with an odd kernel as a plain convolution
+ * with the flipped kernel (identical to `conv2dTranspose`, and a fast XNNPACK conv on wasm).
+ * Returns undefined when the convolution is not of that kind.
+ */
+export function sameConvTranspose(
+  dy: Tensor4D,
+  kernel: Tensor,
+  strides: readonly [number, number],
+  padding: string,
+): Tensor4D | undefined {
+  const [kh = 0, kw = 0] = kernel.shape;
+  if (strides[0] !== 1 || strides[1] !== 1 || padding !== "same" || kh % 2 !== 1 || kw % 2 !== 1) {
+    return undefined;
+  }
+  return tf.conv2d(dy, flippedKernel(kernel), 1, "same");
+}

@@ -58,7 +58,15 @@ import type { LayerNode, ModelGraph } from "../core/graph.ts";
 import { checkLayer } from "../core/graph.ts";
 import { depthwiseAsDense, type Op } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
-import { type Tensor, type Tensor2D, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
+import {
+  derivedWeight,
+  sameConvTranspose,
+  type Tensor,
+  type Tensor2D,
+  type Tensor3D,
+  type Tensor4D,
+  tf,
+} from "../core/tensor.ts";
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
@@ -139,10 +147,33 @@ function excite(
   return x.mul(back(s).reshape(x.shape));
 }
 
-function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tensor {
+/**
+ * max(W, 0), or max(-W, 0) for the negated classifier, cached per kernel tensor (see
+ * `derivedWeight`): the backend keeps its packed weights instead of re-packing a new matrix
+ * (400 MB for VGG16's first dense layer) on every backward pass.
+ */
+function positivePart(kernel: Tensor, negate: boolean): Tensor {
+  return derivedWeight(
+    kernel,
+    negate ? "eb-negative" : "eb-positive",
+    () => negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel),
+  );
+}
+
+function convExcitation(
+  ctx: RuleContext,
+  kernel: Tensor,
+  negate: boolean,
+  cached = true,
+): Tensor {
   const { op } = ctx;
   const x = ctx.inputs[0] as Tensor4D;
-  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as Tensor4D;
+  const w =
+    (cached
+      ? positivePart(kernel, negate)
+      : negate
+      ? tf.relu(tf.neg(kernel))
+      : tf.relu(kernel)) as Tensor4D;
   const strides = op.params.strides ?? [1, 1];
   const padding = op.params.padding ?? "valid";
   const dilations = op.params.dilations ?? [1, 1];
@@ -152,7 +183,8 @@ function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tens
     if (dilations[0] !== 1 || dilations[1] !== 1) {
       return tf.grads((xx: Tensor) => f(xx))([x], s)[0];
     }
-    return tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);
+    const fast = cached ? sameConvTranspose(s as Tensor4D, w, strides, padding) : undefined;
+    return fast ?? tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);
   };
   return excite(x, ctx.dy, f, back);
 }
@@ -160,7 +192,7 @@ function convExcitation(ctx: RuleContext, kernel: Tensor, negate: boolean): Tens
 function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
   const kernel = ctx.op.params.kernel!;
   const x = ctx.inputs[0];
-  const w = (negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel)) as Tensor2D;
+  const w = positivePart(kernel, negate) as Tensor2D;
   const flat = (t: Tensor): Tensor2D => t.reshape([-1, t.shape[t.rank - 1]]) as Tensor2D;
   return excite(
     x,
@@ -199,7 +231,7 @@ export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
         return [convExcitation(ctx, op.params.kernel!, negate)];
       case "depthwise_conv2d": {
         const dense = depthwiseAsDense(op.params.kernel!);
-        return [convExcitation(ctx, dense, negate)];
+        return [convExcitation(ctx, dense, negate, false)];
       }
       case "dense":
         return [denseExcitation(ctx, negate)];

@@ -315,6 +315,8 @@ Deno.test("EB / c-EB errors: unsupported layers, layers after the classifier, no
     L.maxPooling2d({ poolSize: 2, name: "p" }),
     L.globalAveragePooling2d({ name: "gap" }),
   ], [16, 16, 3]);
+  // A first successful run fills the positive-weight cache (kept while the model lives).
+  await explain(generic, x, { method: "eb", layer: "c2" });
   const before = tf.memory().numTensors;
   try {
     await assertRejects(
