@@ -63,7 +63,8 @@ export interface Arch {
   layers: ArchLayer[];
 }
 
-function lowbias32(x: number): number {
+/** The fixtures' portable 32-bit hash `lowbias32`. */
+export function lowbias32(x: number): number {
   x = x >>> 0;
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d);

@@ -124,9 +124,7 @@ export function camMethod(def: CamDefinition): SaliencyMethod {
       } finally {
         g?.dispose();
       }
-      const maps = ctx.options.raw
-        ? raw as Tensor3D
-        : tf.tidy(() => tf.relu(raw) as Tensor3D);
+      const maps = ctx.options.raw ? raw as Tensor3D : tf.tidy(() => tf.relu(raw) as Tensor3D);
       if (maps !== raw) raw.dispose();
       return {
         maps,
