@@ -131,6 +131,32 @@ export function parseOptions(flags: FlagValues): ParsedOptions {
   return { all, byPlugin };
 }
 
+/** Whether a method or extrapolator of that name (or alias) is registered. */
+export function registered(kind: "method" | "extrapolator", name: string): boolean {
+  try {
+    if (kind === "method") registry.method(name);
+    else registry.extrapolator(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Splits a method spec `METHOD[+EXTRAPOLATOR]` where names may themselves contain `+`
+ * (`grad-cam++`, `gradual+`): a registered method name as a whole wins, then the first split
+ * into a registered method and a registered extrapolator (or `none`), then the first `+`.
+ */
+export function splitSpec(spec: string): [string, string | undefined] {
+  if (registered("method", spec)) return [spec, undefined];
+  for (let i = spec.indexOf("+"); i > 0; i = spec.indexOf("+", i + 1)) {
+    const m = spec.slice(0, i), e = spec.slice(i + 1);
+    if (registered("method", m) && (e === "none" || registered("extrapolator", e))) return [m, e];
+  }
+  const i = spec.indexOf("+");
+  return i < 0 ? [spec, undefined] : [spec.slice(0, i), spec.slice(i + 1)];
+}
+
 /**
  * Builds explain requests from method specs (`grad-cam`, `grad-cam+gradual`); a spec
  * without `+` gets each of `extrapolators` (`none` for none).
@@ -145,7 +171,7 @@ export function buildRequests(
   const optionsFor = (name: string | undefined, base: Record<string, unknown>): PluginOptions =>
     name === undefined ? {} : { ...base, ...(opts.byPlugin[name] ?? {}) };
   for (const spec of methods) {
-    const [method, ex] = spec.split("+", 2);
+    const [method, ex] = splitSpec(spec);
     for (const e of ex !== undefined ? [ex] : extrapolators) {
       const extrapolator = e === "none" || e === "" ? undefined : e;
       out.push({

@@ -7,7 +7,6 @@
  */
 import { join } from "node:path";
 import { encodePng } from "../core/image.ts";
-import { registry } from "../core/registry.ts";
 import { boolFlag, listFlag, numberFlag, parseFlags, stringFlag } from "./_args.ts";
 import { runBatches } from "./_batch.ts";
 import {
@@ -19,6 +18,8 @@ import {
   openModel,
   parseOptions,
   preprocessFor,
+  registered,
+  splitSpec,
   startBackend,
 } from "./_common.ts";
 import { UsageError } from "./_errors.ts";
@@ -61,22 +62,13 @@ const FLAGS = {
 
 /** The method specs that can run now; warns about (and drops) unregistered ones. */
 function availableMethods(specs: readonly string[], warn: (s: string) => void): string[] {
-  const known = (kind: "method" | "extrapolator", name: string): boolean => {
-    try {
-      if (kind === "method") registry.method(name);
-      else registry.extrapolator(name);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   return specs.filter((spec) => {
-    const [m, e] = spec.split("+", 2);
-    if (!known("method", m)) {
+    const [m, e] = splitSpec(spec);
+    if (!registered("method", m)) {
       warn(`gradual: warning: method '${m}' is not registered; skipping '${spec}'`);
       return false;
     }
-    if (e !== undefined && e !== "none" && !known("extrapolator", e)) {
+    if (e !== undefined && e !== "none" && !registered("extrapolator", e)) {
       warn(`gradual: warning: extrapolator '${e}' is not registered; skipping '${spec}'`);
       return false;
     }

@@ -262,6 +262,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     methods,
     extrapolators,
     methodOptions,
+    extrapolatorOptions: extrapolatorOptionsOf(requests),
     batchSize: batch,
     steps,
     curveSamples: curveN,
@@ -347,6 +348,18 @@ function methodOptionsOf(requests: readonly ExplainRequest[]): Record<string, Pl
   const out: Record<string, PluginOptions> = {};
   for (const r of requests) {
     if (typeof r.method === "string" && r.methodOptions) out[r.method] = r.methodOptions;
+  }
+  return out;
+}
+
+function extrapolatorOptionsOf(
+  requests: readonly ExplainRequest[],
+): Record<string, PluginOptions> {
+  const out: Record<string, PluginOptions> = {};
+  for (const r of requests) {
+    if (typeof r.extrapolator === "string" && r.extrapolatorOptions) {
+      out[r.extrapolator] = r.extrapolatorOptions;
+    }
   }
   return out;
 }
@@ -502,6 +515,7 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
       methods,
       extrapolators,
       methodOptions: methodOptionsOf(requests),
+      extrapolatorOptions: extrapolatorOptionsOf(requests),
       batchSize: batch,
       steps,
       curveSamples: curveN,

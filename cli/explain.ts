@@ -49,7 +49,8 @@ Usage: gradual explain [options] <images|folders|globs...>
 Options:
       --method M       method(s) to run, repeatable or comma list (default grad-cam);
                        METHOD+EXTRAPOLATOR names one combination
-      --extrapolate E  gradual (default), none, or both: gradual,none
+      --extrapolate E  gradual+ (default: the measured-better variant), gradual (the paper's),
+                       none, or a comma list: gradual+,gradual,none
       --format F       comma list of overlay, heatmap, grid, npy, json (default overlay,heatmap)
       --json           one JSON record per image and method on stdout
 ${COMMON_HELP}
@@ -245,7 +246,7 @@ export async function runExplain(argv: readonly string[]): Promise<number> {
   const target = parseTarget(stringFlag(flags, "target"));
   const requests = buildRequests(
     methods.length ? methods : ["grad-cam"],
-    extrapolators.length ? extrapolators : ["gradual"],
+    extrapolators.length ? extrapolators : ["gradual+"],
     stringFlag(flags, "layer"),
     parseOptions(flags),
   );

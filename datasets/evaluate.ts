@@ -71,6 +71,8 @@ export interface DatasetEvalOptions {
   extrapolators?: readonly string[];
   /** Options per method name. */
   methodOptions?: Readonly<Record<string, PluginOptions>>;
+  /** Options per extrapolator name (as given in `extrapolators`). */
+  extrapolatorOptions?: Readonly<Record<string, PluginOptions>>;
   /** Images per model call for deletion / insertion (default 32). */
   batchSize?: number;
   /** Pairs explained per forward pass (default 8). */
@@ -148,6 +150,7 @@ function rowSpecs(
   extrapolators: readonly string[],
   methodOptions: Readonly<Record<string, PluginOptions>> | undefined,
   baseline: boolean,
+  extrapolatorOptions?: Readonly<Record<string, PluginOptions>>,
 ): RowSpec[] {
   const rows: RowSpec[] = [];
   for (const method of methods) {
@@ -159,6 +162,7 @@ function rowSpecs(
           method,
           extrapolator: ex === "none" ? undefined : ex,
           methodOptions: methodOptions?.[method],
+          extrapolatorOptions: ex === "none" ? undefined : extrapolatorOptions?.[ex],
         },
       });
     }
@@ -366,6 +370,7 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
     opts.extrapolators ?? ["none"],
     opts.methodOptions,
     baseline,
+    opts.extrapolatorOptions,
   );
   const list: PairList = datasetPairs(opts.dataset, opts.mapping, {
     subset: opts.subset,
@@ -403,6 +408,7 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
     preprocess: opts.preprocess,
     rows: rows.map((r) => `${r.method}+${r.extrapolator}`),
     methodOptions: opts.methodOptions ?? {},
+    extrapolatorOptions: opts.extrapolatorOptions ?? {},
     steps,
     tolerance,
     curveSamples: Number.isFinite(curveSamples) ? curveSamples : null,

@@ -75,6 +75,8 @@ export interface EvaluateOptions {
   extrapolators?: readonly string[];
   /** Options per method name (as given in `methods`). */
   methodOptions?: Readonly<Record<string, PluginOptions>>;
+  /** Options per extrapolator name (as given in `extrapolators`). */
+  extrapolatorOptions?: Readonly<Record<string, PluginOptions>>;
   /** Images per model call when scoring deletion / insertion steps (default 32). */
   batchSize?: number;
   /** Samples explained per forward pass and kept in memory at once (default 8). */
@@ -277,6 +279,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
         method,
         extrapolator: ex === "none" ? undefined : ex,
         methodOptions: opts.methodOptions?.[method],
+        extrapolatorOptions: ex === "none" ? undefined : opts.extrapolatorOptions?.[ex],
       }));
     }
   }

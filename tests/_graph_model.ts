@@ -21,7 +21,10 @@ export function toGraphModel(model: tf.LayersModel): {
   const nodes: Record<string, unknown>[] = [{
     name: "input",
     op: "Placeholder",
-    attr: { dtype: float, shape: { shape: { dim: [-1, h, w, c].map((s) => ({ size: String(s) })) } } },
+    attr: {
+      dtype: float,
+      shape: { shape: { dim: [-1, h, w, c].map((s) => ({ size: String(s) })) } },
+    },
   }];
   const specs: { name: string; shape: number[]; dtype: string }[] = [];
   const chunks: Uint8Array[] = [];
@@ -66,7 +69,12 @@ export function toGraphModel(model: tf.LayersModel): {
           dilations: ints([1, 1, 1, 1]),
         },
       });
-      nodes.push({ name: n, op: "BiasAdd", input: [`${n}/Conv2D`, bn], attr: { T: float, data_format: { s: b64("NHWC") } } });
+      nodes.push({
+        name: n,
+        op: "BiasAdd",
+        input: [`${n}/Conv2D`, bn],
+        attr: { T: float, data_format: { s: b64("NHWC") } },
+      });
     } else if (cls === "Activation") {
       nodes.push({ name: n, op: "Relu", input: [prev], attr: { T: float } });
     } else if (cls === "MaxPooling2D") {
@@ -88,13 +96,28 @@ export function toGraphModel(model: tf.LayersModel): {
       const shape = tf.tensor1d([-1, (l.outputShape as number[])[1]], "int32");
       const sn = constant(`${n}/shape`, shape, "int32");
       shape.dispose();
-      nodes.push({ name: n, op: "Reshape", input: [prev, sn], attr: { T: float, Tshape: { type: "DT_INT32" } } });
+      nodes.push({
+        name: n,
+        op: "Reshape",
+        input: [prev, sn],
+        attr: { T: float, Tshape: { type: "DT_INT32" } },
+      });
     } else if (cls === "Dense") {
       const [k, bias] = l.getWeights();
       const kn = constant(`${n}/kernel`, k);
       const bn = constant(`${n}/bias`, bias);
-      nodes.push({ name: `${n}/MatMul`, op: "MatMul", input: [prev, kn], attr: { T: float, transpose_a: { b: false }, transpose_b: { b: false } } });
-      nodes.push({ name: n, op: "BiasAdd", input: [`${n}/MatMul`, bn], attr: { T: float, data_format: { s: b64("NHWC") } } });
+      nodes.push({
+        name: `${n}/MatMul`,
+        op: "MatMul",
+        input: [prev, kn],
+        attr: { T: float, transpose_a: { b: false }, transpose_b: { b: false } },
+      });
+      nodes.push({
+        name: n,
+        op: "BiasAdd",
+        input: [`${n}/MatMul`, bn],
+        attr: { T: float, data_format: { s: b64("NHWC") } },
+      });
     } else {
       throw new Error(`toGraphModel: layer class ${cls} not handled`);
     }
@@ -116,7 +139,13 @@ export function toGraphModel(model: tf.LayersModel): {
     modelTopology: { node: nodes, library: {}, versions: { producer: 1 } },
     weightsManifest: [{ paths: ["group1-shard1of1.bin"], weights: specs }],
     signature: {
-      inputs: { input: { name: "input:0", dtype: "DT_FLOAT", tensorShape: { dim: [-1, h, w, c].map((s) => ({ size: String(s) })) } } },
+      inputs: {
+        input: {
+          name: "input:0",
+          dtype: "DT_FLOAT",
+          tensorShape: { dim: [-1, h, w, c].map((s) => ({ size: String(s) })) },
+        },
+      },
       outputs: { output: { name: "Identity:0", dtype: "DT_FLOAT" } },
     },
   };

@@ -45,7 +45,11 @@ Deno.test("GraphModel: Grad-CAM and Gradual Grad-CAM equal the LayersModel's", a
     }
   }
   // Raw Grad-CAM matches the TorchRay reference.
-  const raw = await explain(graphModel, x, { layer: "features_11", resize: "none", normalize: "none" });
+  const raw = await explain(graphModel, x, {
+    layer: "features_11",
+    resize: "none",
+    normalize: "none",
+  });
   const rb = Deno.readFileSync(new URL("vgg_tiny/gradcam_torchray_relu.bin", FIX));
   const ref = new Float32Array(rb.buffer, rb.byteOffset, rb.byteLength / 4);
   const got = new Float32Array(ref.length);

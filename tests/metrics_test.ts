@@ -5,7 +5,9 @@
 import * as tf from "@tensorflow/tfjs";
 import "../plugins/mod.ts";
 import { initBackend } from "../core/backend.ts";
+import { explain } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
+import type { Tensor4D } from "../core/tensor.ts";
 import { preprocess } from "../core/image.ts";
 import { registry } from "../core/registry.ts";
 import { generateScene } from "../models/scenes.ts";
@@ -228,6 +230,10 @@ Deno.test("evaluate: 8 generated scenes with vgg_tiny end to end", async () => {
   const methods = ["grad-cam"];
   if (registry.methods().some((m) => m.aliases?.includes("c-eb"))) methods.push("c-eb");
   const seen: number[] = [];
+  // c-EB caches the positive weights of each kernel while the model lives: warm it up first.
+  const warm = tf.zeros([1, size, size, 3]) as Tensor4D;
+  for (const method of methods) await explain(model, warm, { method });
+  warm.dispose();
   const before = tf.memory().numTensors;
   const r = await evaluate({
     model,
