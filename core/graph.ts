@@ -7,7 +7,6 @@
  * @module
  */
 import { compileLayer, type Op } from "./layer_ops.ts";
-import type { tf } from "./tensor.ts";
 import type { LayersModel } from "./tensor.ts";
 
 /** One layer call (graph node) in execution order. */

@@ -15,7 +15,6 @@
 import type { ModelGraph } from "./graph.ts";
 import type { Pass, Session } from "./session.ts";
 import type { TargetRound } from "./targets.ts";
-import type { tf } from "./tensor.ts";
 import type { Tensor3D } from "./tensor.ts";
 
 /** Version of the plugin contract; a plugin declares the version it was written for. */
