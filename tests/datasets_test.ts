@@ -35,6 +35,7 @@ import {
   unionArea,
 } from "../datasets/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { rawPng } from "./_png.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 tf.enableProdMode();
@@ -105,33 +106,8 @@ async function maskPng(bits: Uint8Array, w: number, h: number): Promise<Uint8Arr
   return await encodePng(w, h, d);
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
 /** An 8-bit palette PNG (VOC SegmentationObject style) with the VOC colour map. */
-async function palettePng(index: Uint8Array, w: number, h: number): Promise<Uint8Array> {
-  const chunk = (type: string, data: Uint8Array): Uint8Array => {
-    const out = new Uint8Array(12 + data.length);
-    const v = new DataView(out.buffer);
-    v.setUint32(0, data.length);
-    for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-    out.set(data, 8);
-    let c = 0xffffffff;
-    for (let i = 4; i < 8 + data.length; i++) c = CRC_TABLE[(c ^ out[i]) & 0xff] ^ (c >>> 8);
-    v.setUint32(8 + data.length, (c ^ 0xffffffff) >>> 0);
-    return out;
-  };
-  const ihdr = new Uint8Array(13);
-  new DataView(ihdr.buffer).setUint32(0, w);
-  new DataView(ihdr.buffer).setUint32(4, h);
-  ihdr.set([8, 3, 0, 0, 0], 8);
+function palettePng(index: Uint8Array, w: number, h: number): Promise<Uint8Array> {
   const plte = new Uint8Array(768);
   for (let i = 0; i < 256; i++) {
     let r = 0, g = 0, b = 0, c = i;
@@ -143,22 +119,7 @@ async function palettePng(index: Uint8Array, w: number, h: number): Promise<Uint
     }
     plte.set([r, g, b], 3 * i);
   }
-  const raw = new Uint8Array(h * (w + 1));
-  for (let y = 0; y < h; y++) raw.set(index.subarray(y * w, (y + 1) * w), y * (w + 1) + 1);
-  const z = new Uint8Array(
-    await new Response(new Blob([raw]).stream().pipeThrough(new CompressionStream("deflate")))
-      .arrayBuffer(),
-  );
-  const sig = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  const parts = [sig, chunk("IHDR", ihdr), chunk("PLTE", plte), chunk("IDAT", z)];
-  parts.push(chunk("IEND", new Uint8Array(0)));
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return rawPng(w, h, 3, 8, (x, y) => index[y * w + x], { plte });
 }
 
 async function samplesOf(ds: Dataset, opts: { regions?: "auto" | "masks" | "boxes" } = {}): Promise<

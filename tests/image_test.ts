@@ -3,6 +3,7 @@
 // bit depths, filters, Adam7, split IDAT) and JPEGs by imagescript's WebAssembly encoder.
 
 import { assert, assertAlmostEquals, assertEquals } from "./_assert.ts";
+import { chunk, concat, deflate } from "./_png.ts";
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs";
 import {
@@ -56,45 +57,6 @@ function throwsErr<E extends Error>(
 // ------------------------------------------------------------------------------------------
 // Reference PNG encoder (test-only): raw samples -> PNG with a chosen colour type / depth.
 // ------------------------------------------------------------------------------------------
-
-const CRC = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-function crc32(b: Uint8Array): number {
-  let c = 0xffffffff;
-  for (const x of b) c = CRC[(c ^ x) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  v.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-async function zlib(data: Uint8Array): Promise<Uint8Array> {
-  const s = new Blob([data as Uint8Array<ArrayBuffer>]).stream().pipeThrough(
-    new CompressionStream("deflate"),
-  );
-  return new Uint8Array(await new Response(s).arrayBuffer());
-}
 
 interface RawPng {
   width: number;
@@ -166,7 +128,7 @@ async function makePng(p: RawPng): Promise<Uint8Array> {
       prev = raw;
     }
   }
-  const z = await zlib(concat(rows));
+  const z = await deflate(concat(rows));
   const ihdr = new Uint8Array(13);
   const v = new DataView(ihdr.buffer);
   v.setUint32(0, p.width);
@@ -468,7 +430,7 @@ Deno.test("corrupt, truncated and unknown data throw ImageError with a clean mes
   const short = concat([
     sig,
     chunk("IHDR", ihdr),
-    chunk("IDAT", await zlib(new Uint8Array(7))),
+    chunk("IDAT", await deflate(new Uint8Array(7))),
     chunk("IEND", new Uint8Array(0)),
   ]);
   await rejectsWith(short, /image data ends early/, "short");
@@ -476,7 +438,7 @@ Deno.test("corrupt, truncated and unknown data throw ImageError with a clean mes
   const badFilter = concat([
     sig,
     chunk("IHDR", ihdr),
-    chunk("IDAT", await zlib(new Uint8Array([9, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0]))),
+    chunk("IDAT", await deflate(new Uint8Array([9, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0]))),
     chunk("IEND", new Uint8Array(0)),
   ]);
   await rejectsWith(badFilter, /bad filter type 9/, "filter");
