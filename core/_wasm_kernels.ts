@@ -204,6 +204,42 @@ function depthwiseBackpropFilter(
 }
 
 /**
+ * The signal a transposed convolution correlates with the flipped filter: dy zero-stuffed by
+ * the forward stride, then padded (or cropped) by `effK - 1 - pad` so that a stride-1 `valid`
+ * correlation gives the input's height and width.
+ */
+function stuffAndPad(
+  dy: Tensor4D,
+  info: tf.backend_util.Conv2DInfo,
+  inH: number,
+  inW: number,
+): Tensor4D {
+  const [b, oH, oW, ch] = dy.shape;
+  const { strideHeight: sH, strideWidth: sW } = info;
+  const effH = info.effectiveFilterHeight, effW = info.effectiveFilterWidth;
+  let g: Tensor4D = dy;
+  if (sH > 1 || sW > 1) {
+    const stuffed = tf.pad(tf.reshape(dy, [b, oH, 1, oW, 1, ch]), [
+      [0, 0],
+      [0, 0],
+      [0, sH - 1],
+      [0, 0],
+      [0, sW - 1],
+      [0, 0],
+    ]);
+    g = tf.slice(tf.reshape<tf.Rank.R4>(stuffed, [b, oH * sH, oW * sW, ch]), [0, 0, 0, 0], [
+      -1,
+      (oH - 1) * sH + 1,
+      (oW - 1) * sW + 1,
+      -1,
+    ]);
+  }
+  const gh = g.shape[1], gw = g.shape[2];
+  const top = effH - 1 - info.padInfo.top, left = effW - 1 - info.padInfo.left;
+  return padOrCrop(g, top, inH + effH - 1 - gh - top, left, inW + effW - 1 - gw - left);
+}
+
+/**
  * Depthwise dx: zero-stuff dy by the stride, pad by `effK - 1 - pad`,
  * correlate with the spatially flipped filter (one channel per input
  * channel and multiplier), then sum over the multiplier.
@@ -234,29 +270,8 @@ function depthwiseBackpropInput(
       "channelsLast",
     );
     const [b, inH, inW] = attrs.inputShape;
-    const { outHeight: oH, outWidth: oW, strideHeight: sH, strideWidth: sW } = info;
-    const effH = info.effectiveFilterHeight, effW = info.effectiveFilterWidth;
     const ch = inC * mult;
-    let g: Tensor4D = dy;
-    if (sH > 1 || sW > 1) {
-      const stuffed = tf.pad(tf.reshape(dy, [b, oH, 1, oW, 1, ch]), [
-        [0, 0],
-        [0, 0],
-        [0, sH - 1],
-        [0, 0],
-        [0, sW - 1],
-        [0, 0],
-      ]);
-      g = tf.slice(tf.reshape<tf.Rank.R4>(stuffed, [b, oH * sH, oW * sW, ch]), [0, 0, 0, 0], [
-        -1,
-        (oH - 1) * sH + 1,
-        (oW - 1) * sW + 1,
-        -1,
-      ]);
-    }
-    const gh = g.shape[1], gw = g.shape[2];
-    const top = effH - 1 - info.padInfo.top, left = effW - 1 - info.padInfo.left;
-    g = padOrCrop(g, top, inH + effH - 1 - gh - top, left, inW + effW - 1 - gw - left);
+    const g = stuffAndPad(dy, info, inH, inW);
     const flipped = tf.reshape<tf.Rank.R4>(tf.reverse(filter, [0, 1]), [fH, fW, ch, 1]);
     const r = tf.depthwiseConv2d(g, flipped, 1, "valid", "NHWC", [
       info.dilationHeight,
@@ -367,30 +382,8 @@ function conv2DBackpropInput(
       false,
       "channelsLast",
     );
-    const [b, inH, inW] = inShape;
-    const { outHeight: oH, outWidth: oW, strideHeight: sH, strideWidth: sW } = info;
-    const kH = info.filterHeight, kW = info.filterWidth;
-    const ch = filter.shape[3];
-    let g: tf.Tensor4D = dy;
-    if (sH > 1 || sW > 1) {
-      const stuffed = tf.pad(tf.reshape(dy, [b, oH, 1, oW, 1, ch]), [
-        [0, 0],
-        [0, 0],
-        [0, sH - 1],
-        [0, 0],
-        [0, sW - 1],
-        [0, 0],
-      ]);
-      g = tf.slice(tf.reshape(stuffed, [b, oH * sH, oW * sW, ch]) as tf.Tensor4D, [0, 0, 0, 0], [
-        -1,
-        (oH - 1) * sH + 1,
-        (oW - 1) * sW + 1,
-        -1,
-      ]);
-    }
-    const gh = g.shape[1], gw = g.shape[2];
-    const top = kH - 1 - info.padInfo.top, left = kW - 1 - info.padInfo.left;
-    g = padOrCrop(g, top, inH + kH - 1 - gh - top, left, inW + kW - 1 - gw - left);
+    const [, inH, inW] = inShape;
+    const g = stuffAndPad(dy, info, inH, inW);
     const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
     const dx = tf.conv2d(g, wf as tf.Tensor4D, 1, "valid");
     return nchw ? tf.transpose(dx, [0, 3, 1, 2]) : dx;
