@@ -17,7 +17,7 @@ const x = tf.tensor4d(input, [1, 128, 128, 3]);
 
 const [e] = await explain(model, x, {
   method: "grad-cam", // any registered method: "c-eb", "grad-cam++", "integrated-gradients", ...
-  extrapolator: "gradual", // or leave out
+  extrapolator: "gradual", // the paper's; "gradual+" measures better; or leave out
   targets: "top1", // or a class index, a class name, [per image], { topK: 3 }, a score function
 });
 console.log(e.classIndex, e.probability.toFixed(3), e.width, e.height); // e.map: [0, 1] values
