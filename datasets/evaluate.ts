@@ -16,20 +16,21 @@
  *
  * @module
  */
-import { explainMany, type ExplainRequest, type ModelLike, sessionOf } from "../core/explain.ts";
+import { explainMany, sessionOf } from "../core/explain.ts";
 import type { PreprocessPreset } from "../core/image.ts";
 import type { Registry } from "../core/registry.ts";
 import type { Session } from "../core/session.ts";
 import { tf } from "../core/tensor.ts";
-import type { PluginOptions } from "../core/types.ts";
 import { centreBaseline } from "../metrics/baseline.ts";
 import { bootstrapMean } from "../metrics/bootstrap.ts";
 import { type CurveRequest, deletionInsertion } from "../metrics/deletion_insertion.ts";
 import {
-  CENTRE_BASELINE,
   type EvalResult,
+  type EvalRowSpec,
+  evalRowSpecs,
   type EvalSample,
   localisationScores,
+  type ScoringOptions,
 } from "../metrics/evaluate.ts";
 import { dilateMask, pointingTolerance } from "../metrics/pointing.ts";
 import type { ClassMapping } from "./classes.ts";
@@ -55,40 +56,14 @@ export interface PairEvent {
   total: number;
 }
 
-/** Options of {@linkcode evaluateDataset}. */
-export interface DatasetEvalOptions {
-  /** The classifier. */
-  model: ModelLike;
+/** Options of {@linkcode evaluateDataset} (the shared settings, where "sample" means a pair). */
+export interface DatasetEvalOptions extends ScoringOptions {
   /** The dataset (`loadDataset`). */
   dataset: Dataset;
   /** Dataset categories → model classes (`buildClassMapping`). */
   mapping: ClassMapping;
   /** The model's preprocessing. */
   preprocess: PreprocessPreset;
-  /** Method names. */
-  methods: readonly string[];
-  /** Extrapolators, `"none"` for none (default `["none"]`). */
-  extrapolators?: readonly string[];
-  /** Options per method name. */
-  methodOptions?: Readonly<Record<string, PluginOptions>>;
-  /** Options per extrapolator name (as given in `extrapolators`). */
-  extrapolatorOptions?: Readonly<Record<string, PluginOptions>>;
-  /** Images per model call for deletion / insertion (default 32). */
-  batchSize?: number;
-  /** Pairs explained per forward pass (default 8). */
-  sampleBatch?: number;
-  /** Deletion / insertion steps (default 64). */
-  steps?: number;
-  /** Deletion / insertion only on the first `curveSamples` pairs (dataset order; default all). */
-  curveSamples?: number;
-  /** Pointing tolerance in pixels (default `15 · min(H, W) / 224`). */
-  tolerance?: number;
-  /** Bootstrap seed (default 0). */
-  seed?: number;
-  /** Bootstrap resamples (default 1000). */
-  resamples?: number;
-  /** Include the centre-baseline row (default true). */
-  baseline?: boolean;
   /** All pairs or TorchRay's difficult subset (default `"all"`). */
   subset?: Subset;
   /** TorchRay's precomputed difficult flags, used instead of the rule. */
@@ -107,8 +82,6 @@ export interface DatasetEvalOptions {
   onStart?: (total: number) => void;
   /** Called for every pair handled. */
   onPair?: (e: PairEvent) => void;
-  /** Method registry (default: the built-in one). */
-  registry?: Registry;
 }
 
 /** Counts of a dataset evaluation. */
@@ -139,38 +112,6 @@ export interface DatasetEvalResult extends EvalResult {
   summary: DatasetSummary;
 }
 
-interface RowSpec {
-  method: string;
-  extrapolator: string;
-  request?: ExplainRequest;
-}
-
-function rowSpecs(
-  methods: readonly string[],
-  extrapolators: readonly string[],
-  methodOptions: Readonly<Record<string, PluginOptions>> | undefined,
-  baseline: boolean,
-  extrapolatorOptions?: Readonly<Record<string, PluginOptions>>,
-): RowSpec[] {
-  const rows: RowSpec[] = [];
-  for (const method of methods) {
-    for (const ex of extrapolators) {
-      rows.push({
-        method,
-        extrapolator: ex,
-        request: {
-          method,
-          extrapolator: ex === "none" ? undefined : ex,
-          methodOptions: methodOptions?.[method],
-          extrapolatorOptions: ex === "none" ? undefined : extrapolatorOptions?.[ex],
-        },
-      });
-    }
-  }
-  if (baseline) rows.push({ method: CENTRE_BASELINE, extrapolator: "none" });
-  return rows;
-}
-
 /** Chooses, per sample with several candidate classes, the one the model scores highest. */
 function chooseTargets(session: Session, x: tf.Tensor4D, group: readonly PairSample[]): void {
   if (group.every((g) => g.pair.candidates.length === 1)) return;
@@ -197,7 +138,7 @@ function chooseTargets(session: Session, x: tf.Tensor4D, group: readonly PairSam
 async function scoreGroup(
   session: Session,
   group: readonly PairSample[],
-  rows: readonly RowSpec[],
+  rows: readonly EvalRowSpec[],
   withCurves: readonly boolean[],
   o: {
     tolerance: number;
@@ -365,13 +306,7 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
   if (opts.methods.length === 0 && !baseline) {
     throw new RangeError("evaluateDataset: no methods and no baseline: nothing to evaluate");
   }
-  const rows = rowSpecs(
-    opts.methods,
-    opts.extrapolators ?? ["none"],
-    opts.methodOptions,
-    baseline,
-    opts.extrapolatorOptions,
-  );
+  const rows = evalRowSpecs({ ...opts, baseline });
   const list: PairList = datasetPairs(opts.dataset, opts.mapping, {
     subset: opts.subset,
     difficultFlags: opts.difficultFlags,

@@ -63,12 +63,10 @@ export interface EvalProgress {
   elapsedMs: number;
 }
 
-/** Options of {@linkcode evaluate}. */
-export interface EvaluateOptions {
+/** The settings every evaluation shares (generated scenes, or a user's dataset). */
+export interface ScoringOptions {
   /** The classifier (LayersModel, GraphModel or session). */
   model: ModelLike;
-  /** The dataset, streamed (array, generator or async generator). */
-  samples: Iterable<EvalSample> | AsyncIterable<EvalSample>;
   /** Method names (registry names or aliases), e.g. `["grad-cam", "c-eb"]`. */
   methods: readonly string[];
   /** Extrapolators to combine with every method, `"none"` for none (default `["none"]`). */
@@ -91,22 +89,64 @@ export interface EvaluateOptions {
   curveSamples?: number;
   /** Pointing tolerance in pixels (default `15 · min(H, W) / 224`). */
   tolerance?: number;
-  /** Deletion baseline (default 0 in the preprocessed space); see `deletionInsertion`. */
-  deletionBaseline?: number | Float32Array;
-  /** Insertion blur sigma in pixels (default `5 · min(H, W) / 224`). */
-  blurSigma?: number;
   /** Bootstrap seed (default 0). */
   seed?: number;
   /** Bootstrap resamples (default 1000). */
   resamples?: number;
   /** Include the centre-baseline row (default true). */
   baseline?: boolean;
+  /** Registry to resolve method names in (default: the built-in one). */
+  registry?: Registry;
+}
+
+/** Options of {@linkcode evaluate}. */
+export interface EvaluateOptions extends ScoringOptions {
+  /** The dataset, streamed (array, generator or async generator). */
+  samples: Iterable<EvalSample> | AsyncIterable<EvalSample>;
+  /** Deletion baseline (default 0 in the preprocessed space); see `deletionInsertion`. */
+  deletionBaseline?: number | Float32Array;
+  /** Insertion blur sigma in pixels (default `5 · min(H, W) / 224`). */
+  blurSigma?: number;
   /** Number of samples expected, only for progress reports. */
   total?: number;
   /** Called after every group of samples. */
   onProgress?: (p: EvalProgress) => void;
-  /** Registry to resolve method names in (default: the built-in one). */
-  registry?: Registry;
+}
+
+/** One row of an evaluation table: method × extrapolator and the request that makes its maps. */
+export interface EvalRowSpec {
+  /** Method name. */
+  method: string;
+  /** Extrapolator name, `"none"` for none. */
+  extrapolator: string;
+  /** The explain request (absent for the centre baseline). */
+  request?: ExplainRequest;
+}
+
+/** The rows of an evaluation: every method × extrapolator, then the centre baseline. */
+export function evalRowSpecs(
+  opts: Pick<
+    ScoringOptions,
+    "methods" | "extrapolators" | "methodOptions" | "extrapolatorOptions" | "baseline"
+  >,
+): EvalRowSpec[] {
+  const rows: EvalRowSpec[] = [];
+  for (const method of opts.methods) {
+    for (const ex of opts.extrapolators ?? ["none"]) {
+      rows.push({
+        method,
+        extrapolator: ex,
+        request: {
+          method,
+          extrapolator: ex === "none" ? undefined : ex,
+          methodOptions: opts.methodOptions?.[method],
+          extrapolatorOptions: ex === "none" ? undefined : opts.extrapolatorOptions?.[ex],
+        },
+      });
+    }
+  }
+  if (opts.baseline ?? true) rows.push({ method: CENTRE_BASELINE, extrapolator: "none" });
+  return rows;
 }
 
 /** The metrics of one method × extrapolator (or the centre baseline). */
@@ -272,18 +312,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
     insertion: [],
     ms: 0,
   });
-  const rows: RowAcc[] = [];
-  for (const method of opts.methods) {
-    for (const ex of extrapolators) {
-      rows.push(empty(method, ex, {
-        method,
-        extrapolator: ex === "none" ? undefined : ex,
-        methodOptions: opts.methodOptions?.[method],
-        extrapolatorOptions: ex === "none" ? undefined : opts.extrapolatorOptions?.[ex],
-      }));
-    }
-  }
-  if (opts.baseline ?? true) rows.push(empty(CENTRE_BASELINE, "none"));
+  const rows: RowAcc[] = evalRowSpecs({ ...opts, extrapolators }).map((r) =>
+    empty(r.method, r.extrapolator, r.request)
+  );
   const centre = centreBaseline(h, w);
 
   let n = 0;
