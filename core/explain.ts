@@ -209,7 +209,7 @@ export async function explainMany(
               width: ow,
               method: p.method.name,
               extrapolator: p.extrapolator?.name,
-              layer: final.layer === "input" ? made.layer : made.layer,
+              layer: made.layer,
               classIndex: c,
               className: c >= 0 ? opts.labels?.[c] : undefined,
               score: c >= 0 ? scoreRows[b][c] : NaN,
