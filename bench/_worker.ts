@@ -9,7 +9,8 @@
  * Commands (`{"cmd": ...}`):
  * - `init`: builds the model (VGG16 from `tests/fixtures/models/vgg16/arch.json` with its
  *   portable weights, or the built-in `shapes-resnet`) and answers with the thread count,
- *   build time, the operations available and the logits of the shared bench input.
+ *   build time, the operations available, the logits of the shared bench input and the RSS
+ *   and peak RSS so far.
  * - `run` (`op`, `batch`): one timed call; answers wall and cpu time, forward / backward
  *   pass counts, tf.memory() and RSS figures.
  * - `profile` (`op`, `batch`): one call under `tf.profile`; answers per-kernel times.
@@ -223,6 +224,7 @@ async function init(model: string, threads: number): Promise<[State, Record<stri
     logits0: row,
     argmax0: row.indexOf(Math.max(...row)),
     rssMiB: rssMiB(),
+    peakRssMiB: peakRssMiB(),
   }];
 }
 
