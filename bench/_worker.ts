@@ -16,12 +16,12 @@
  * - `profile` (`op`, `batch`): one call under `tf.profile`; answers per-kernel times.
  * - `exit`.
  *
- * Usage: `deno run --allow-read bench/_worker.ts --model vgg16 --threads 1`
+ * Usage: `deno run --allow-read bench/_worker.ts --model vgg16 --threads 1 [--winograd auto]`
  *
  * @module
  */
 import process from "node:process";
-import { exitProcess, initBackend } from "../core/backend.ts";
+import { exitProcess, initBackend, type WinogradMode } from "../core/backend.ts";
 import { explain } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
@@ -183,9 +183,13 @@ async function runOp(st: State, op: OpName, x: tf.Tensor4D): Promise<void> {
   }
 }
 
-async function init(model: string, threads: number): Promise<[State, Record<string, unknown>]> {
+async function init(
+  model: string,
+  threads: number,
+  winograd: WinogradMode,
+): Promise<[State, Record<string, unknown>]> {
   const t0 = performance.now();
-  const info = await initBackend({ backend: "wasm", threads });
+  const info = await initBackend({ backend: "wasm", threads, winograd });
   let lm: tf.LayersModel;
   let size: [number, number];
   let unit: boolean;
@@ -295,6 +299,7 @@ async function main(): Promise<void> {
   };
   const model = arg("--model", "vgg16");
   const threads = Number(arg("--threads", "1"));
+  const winograd = arg("--winograd", "auto") as WinogradMode;
   let st: State | undefined;
   const say = (o: unknown) => console.log("@@" + JSON.stringify(o));
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
@@ -313,7 +318,7 @@ async function main(): Promise<void> {
           say({ ok: true, peakRssMiB: peakRssMiB() });
           exitProcess(0);
         } else if (cmd.cmd === "init") {
-          const [s, info] = await init(model, threads);
+          const [s, info] = await init(model, threads, winograd);
           st = s;
           say({ ok: true, ...info });
         } else if (!st) {

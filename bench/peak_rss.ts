@@ -8,7 +8,8 @@
  * on the bench input) and at exit, the build time and the wall time of every call.
  *
  * Usage: `deno run --allow-read --allow-run bench/peak_rss.ts [--threads 1,2] [--op gradcam]
- * [--reps 3] [--json]` (`--op`: fwd, gradcam, gradual-gradcam, ceb, gradual-ceb).
+ * [--reps 3] [--winograd auto] [--json]` (`--op`: fwd, gradcam, gradual-gradcam, ceb,
+ * gradual-ceb; `--winograd`: auto, all, off).
  *
  * @module
  */
@@ -41,10 +42,21 @@ export async function measurePeakRss(
   threads: number,
   op: string,
   reps: number,
+  winograd = "auto",
 ): Promise<PeakRssResult> {
   const worker = new URL("_worker.ts", import.meta.url).pathname;
   const proc = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", worker, "--model", "vgg16", "--threads", String(threads)],
+    args: [
+      "run",
+      "--allow-read",
+      worker,
+      "--model",
+      "vgg16",
+      "--threads",
+      String(threads),
+      "--winograd",
+      winograd,
+    ],
     cwd: new URL("..", import.meta.url).pathname,
     stdin: "piped",
     stdout: "piped",
@@ -82,13 +94,14 @@ async function main(): Promise<void> {
   const threads = opt("--threads", "1,2").split(",").map(Number);
   const op = opt("--op", "gradcam");
   const reps = Number(opt("--reps", "3"));
+  const winograd = opt("--winograd", "auto");
   const results: PeakRssResult[] = [];
-  for (const t of threads) results.push(await measurePeakRss(t, op, reps));
+  for (const t of threads) results.push(await measurePeakRss(t, op, reps, winograd));
   if (Deno.args.includes("--json")) {
     console.log(JSON.stringify(results, null, 2));
     return;
   }
-  console.log(`vgg16 ${op} batch 1, ${reps} calls per process`);
+  console.log(`vgg16 ${op} batch 1, ${reps} calls per process, winograd ${winograd}`);
   console.log("| threads | build ms | peak RSS after build (MiB) | peak RSS (MiB) | ms per call |");
   console.log("| ------- | -------- | -------------------------- | -------------- | ----------- |");
   for (const r of results) {

@@ -6,7 +6,7 @@
  */
 import type { ExplainRequest } from "../core/explain.ts";
 import { PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend, type WinogradMode } from "../core/backend.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import type { PluginOptions } from "../core/types.ts";
@@ -28,6 +28,7 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
   batch: { type: "string" },
   backend: { type: "string" },
   threads: { type: "string" },
+  winograd: { type: "string" },
   plugin: { type: "string", multiple: true },
   shard: { type: "string" },
   "skip-existing": { type: "boolean" },
@@ -50,6 +51,7 @@ export const COMMON_HELP =
       --batch N        images per forward pass (default 4)
       --backend B      wasm (default) or cpu
       --threads N      wasm threads (default: all cores, at most 8)
+      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
       --shard K/N      process only the K-th of N shares of the sorted inputs
       --skip-existing  skip inputs whose outputs all exist
@@ -90,6 +92,7 @@ export function commonSettings(flags: FlagValues): CommonSettings {
     throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
   }
   numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
+  winogradFlag(flags);
   return {
     out: stringFlag(flags, "out", "gradual-out"),
     colormap,
@@ -191,12 +194,25 @@ export async function loadPlugins(flags: FlagValues): Promise<void> {
   for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
 }
 
-/** Starts the tfjs backend named by `--backend` / `--threads`. */
+/** `--winograd`: auto (default), all or off. */
+export function winogradFlag(flags: FlagValues): WinogradMode {
+  const w = stringFlag(flags, "winograd", "auto");
+  if (w !== "auto" && w !== "all" && w !== "off") {
+    throw new UsageError(`--winograd must be auto, all or off, got '${w}'`);
+  }
+  return w;
+}
+
+/** Starts the tfjs backend named by `--backend` / `--threads` / `--winograd`. */
 export async function startBackend(flags: FlagValues): Promise<void> {
   const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu";
   const t = stringFlag(flags, "threads");
   tf.enableProdMode(); // no "install tfjs-node" banner and no debug checks in the CLI
-  await initBackend({ backend, threads: t === undefined ? undefined : Number(t) });
+  await initBackend({
+    backend,
+    threads: t === undefined ? undefined : Number(t),
+    winograd: winogradFlag(flags),
+  });
 }
 
 /** Resolves and loads `--model` / `--labels`; prints label warnings unless quiet. */

@@ -52,7 +52,14 @@ import {
   parseFlags,
   stringFlag,
 } from "./_args.ts";
-import { buildRequests, loadPlugins, openModel, parseOptions, startBackend } from "./_common.ts";
+import {
+  buildRequests,
+  loadPlugins,
+  openModel,
+  parseOptions,
+  startBackend,
+  winogradFlag,
+} from "./_common.ts";
 import { FileError, UsageError } from "./_errors.ts";
 import { type LoadedModel, validateRun } from "./_model.ts";
 import { Progress } from "./_progress.ts";
@@ -89,6 +96,7 @@ Options:
       --plugin P       load a method/extrapolator plugin module (repeatable)
       --backend B      wasm (default) or cpu
       --threads N      wasm threads (default: all cores, at most 8)
+      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
   -h, --help           this help
@@ -140,6 +148,7 @@ const FLAGS = {
   plugin: { type: "string", multiple: true },
   backend: { type: "string" },
   threads: { type: "string" },
+  winograd: { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   help: { type: "boolean", short: "h" },
@@ -308,6 +317,7 @@ async function setUp(flags: FlagValues): Promise<{
 }> {
   const batch = numberFlag(flags, "batch", 32, { min: 1, max: 1024, integer: true });
   numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
+  winogradFlag(flags);
   const backend = stringFlag(flags, "backend", "wasm");
   if (backend !== "wasm" && backend !== "cpu") {
     throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);

@@ -22,6 +22,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import type { Tensor4D } from "./tensor.ts";
+import { WINOGRAD_KERNELS } from "./_winograd.ts";
 
 type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 type Rounding = "floor" | "round" | "ceil" | undefined;
@@ -434,6 +435,7 @@ const KERNELS: Array<[string, tf.KernelFunc]> = [
   ["MaxPoolGrad", maxPoolGrad as unknown as tf.KernelFunc],
   ["Conv2DBackpropInput", conv2DBackpropInput as unknown as tf.KernelFunc],
   ["Tile", tile as unknown as tf.KernelFunc],
+  ...WINOGRAD_KERNELS,
 ];
 
 let registered = false;

@@ -16,6 +16,9 @@
 import * as tf from "@tensorflow/tfjs";
 import * as wasm from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./_wasm_kernels.ts";
+import { setWinograd, type WinogradMode } from "./_winograd.ts";
+
+export { getWinograd, setWinograd, type WinogradMode } from "./_winograd.ts";
 
 registerWasmKernels();
 
@@ -29,6 +32,11 @@ export interface BackendOptions {
    * `1` means single-threaded. Fixed once the wasm backend has started.
    */
   threads?: number;
+  /**
+   * When 3x3 convolutions take the Winograd F(4x4, 3x3) path on wasm (see
+   * {@linkcode WinogradMode}); when given, the same as calling `setWinograd`. Default `"auto"`.
+   */
+  winograd?: WinogradMode;
 }
 
 /** What {@link initBackend} actually set up. */
@@ -222,6 +230,7 @@ async function initWasm(requested: number): Promise<BackendInfo> {
  */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   while (pending != null) await pending.catch(() => undefined);
+  if (opts.winograd !== undefined) setWinograd(opts.winograd);
   const backend = opts.backend ?? "wasm";
   const run = async (): Promise<BackendInfo> => {
     if (backend === "cpu") {

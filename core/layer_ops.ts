@@ -6,13 +6,15 @@
  * `kind` that backward rules (excitation backprop, guided backprop, ...) key on, its
  * parameters, a forward function and a default vector-Jacobian product.
  *
- * The forward functions use plain `tf.conv2d` / `tf.matMul` rather than the fused ops of
+ * The forward functions use plain convolutions / `tf.matMul` rather than the fused ops of
  * `layer.apply`: the fused ops' gradients also compute the weight gradient, which the wasm
  * backend cannot, and which saliency never needs.
  *
  * @module
  */
 import {
+  conv2d,
+  matMulTransposeB,
   maxPoolInputGrad,
   sameConvTranspose,
   type Tensor,
@@ -164,14 +166,7 @@ function convOp(l: AnyLayer, className: string): Op {
     throw new Error(`layer '${l.name}': only channelsLast convolutions are supported`);
   }
   const forward = ([x]: Tensor[]): Tensor => {
-    const y = tf.conv2d(
-      x as Tensor4D,
-      kernel as Tensor4D,
-      strides,
-      padding,
-      "NHWC",
-      dilations,
-    );
+    const y = conv2d(x as Tensor4D, kernel, strides, padding, dilations);
     return useBias ? y.add(bias) : y;
   };
   return {
@@ -284,7 +279,7 @@ function denseOp(l: AnyLayer, className: string): Op {
         return yb.reshape([...x.shape.slice(0, -1), kernel.shape[1]] as number[]);
       }),
     backward: (dy, [x]) =>
-      tf.tidy(() => [tf.matMul(flat(dy), kernel as Tensor2D, false, true).reshape(x.shape)]),
+      tf.tidy(() => [matMulTransposeB(flat(dy), kernel as Tensor2D).reshape(x.shape)]),
   };
 }
 

@@ -59,7 +59,9 @@ import { checkLayer } from "../core/graph.ts";
 import { depthwiseAsDense, type Op } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
 import {
+  conv2d,
   derivedWeight,
+  matMulTransposeB,
   sameConvTranspose,
   type Tensor,
   type Tensor2D,
@@ -177,8 +179,11 @@ function convExcitation(
   const strides = op.params.strides ?? [1, 1];
   const padding = op.params.padding ?? "valid";
   const dilations = op.params.dilations ?? [1, 1];
+  // conv2d's Winograd path caches per kernel: only for the cached W+.
   const f = (xx: Tensor): Tensor =>
-    tf.conv2d(xx as Tensor4D, w, strides, padding, "NHWC", dilations);
+    cached
+      ? conv2d(xx as Tensor4D, w, strides, padding, dilations)
+      : tf.conv2d(xx as Tensor4D, w, strides, padding, "NHWC", dilations);
   const back = (s: Tensor): Tensor => {
     if (dilations[0] !== 1 || dilations[1] !== 1) {
       return tf.grads((xx: Tensor) => f(xx))([x], s)[0];
@@ -198,7 +203,7 @@ function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
     x,
     ctx.dy,
     (xx) => tf.matMul(flat(xx), w),
-    (s) => tf.matMul(flat(s), w, false, true),
+    (s) => matMulTransposeB(flat(s), w),
   );
 }
 

@@ -408,13 +408,14 @@ Deno.test("list: methods, extrapolators, plugins and a model's layers", async ()
 });
 
 Deno.test("help and version", async () => {
-  const [v, h, he, hc, hl, unknown] = await Promise.all([
+  const [v, h, he, hc, hl, unknown, badWinograd] = await Promise.all([
     cli(["--version"]),
     cli(["--help"]),
     cli(["explain", "--help"]),
     cli(["compare", "--help"]),
     cli(["list", "--help"]),
     cli(["frobnicate"]),
+    cli(["explain", "x.png", "--winograd", "fast"]),
   ]);
   assertEquals(v.stdout.trim(), `gradual ${denoJson.version}`);
   for (const r of [h, he, hc, hl]) {
@@ -424,6 +425,9 @@ Deno.test("help and version", async () => {
   assert(hc.stdout.includes("gradual compare"));
   assertEquals(unknown.code, 2);
   assertCleanStderr(unknown, "unknown command");
+  assertEquals(badWinograd.code, 2);
+  assert(badWinograd.stderr.includes("--winograd must be auto, all or off"), badWinograd.stderr);
+  assert(he.stdout.includes("--winograd"));
 });
 
 Deno.test("cli tests: remove the corpus", async () => {

@@ -1,0 +1,123 @@
+import * as tf from "@tensorflow/tfjs";
+import { assert, assertEquals } from "./_assert.ts";
+import { getWinograd, initBackend, setWinograd } from "../core/backend.ts";
+import { winogradApplies } from "../core/_winograd.ts";
+import { conv2d } from "../core/tensor.ts";
+import { ModelSession } from "../core/session.ts";
+
+await initBackend({ backend: "wasm", threads: 1 });
+
+/** Deterministic pseudo-random floats in [lo, hi). */
+function rand(shape: number[], seed: number, lo = -1, hi = 1): tf.Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = lo + (hi - lo) * (s / 2 ** 32);
+  }
+  return tf.tensor(out, shape);
+}
+
+/** max |a - b| / max |a|. */
+function relErr(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => a.sub(b).abs().max().dataSync()[0] / a.abs().max().dataSync()[0]);
+}
+
+function withMode<T>(m: "auto" | "all" | "off", f: () => T): T {
+  const before = getWinograd();
+  setWinograd(m);
+  try {
+    return f();
+  } finally {
+    setWinograd(before);
+  }
+}
+
+Deno.test("winograd: equals the direct convolution (odd sizes, batches, padding edges)", () => {
+  const cases: [number, number, number, number, number][] = [
+    // [batch, height, width, Cin, Cout]
+    [1, 8, 8, 96, 128],
+    [2, 13, 11, 100, 120],
+    [3, 4, 7, 64, 256],
+    [1, 30, 17, 128, 96],
+  ];
+  cases.forEach(([n, h, w, ci, co], i) => {
+    const x = rand([n, h, w, ci], 11 + i, 0, 1) as tf.Tensor4D;
+    const k = tf.tidy(() => rand([3, 3, ci, co], 97 + i).mul(Math.sqrt(3 / (9 * ci))));
+    const direct = tf.conv2d(x, k as tf.Tensor4D, 1, "same");
+    const fast = withMode("all", () => {
+      assert(winogradApplies(x, k, [1, 1], "same", [1, 1]), `case ${i} takes the path`);
+      return conv2d(x, k);
+    });
+    assertEquals(fast.shape, direct.shape);
+    const err = relErr(direct, fast);
+    assert(err < 3e-5, `case ${i}: relative error ${err}`);
+    tf.dispose([x, k, direct, fast]);
+  });
+});
+
+Deno.test("winograd: only where it applies; off and non-wasm use the direct conv", async () => {
+  const x = tf.zeros([1, 16, 16, 256]);
+  const k = tf.zeros([3, 3, 256, 256]);
+  const k5 = tf.zeros([5, 5, 256, 256]);
+  const thin = tf.zeros([3, 3, 256, 16]);
+  const wide = tf.zeros([3, 3, 512, 512]);
+  const yes = (kk: tf.Tensor, s: [number, number] = [1, 1], p = "same", d: [number, number] = [
+    1,
+    1,
+  ]) => winogradApplies(x, kk, s, p, d);
+  withMode("auto", () => {
+    assert(yes(k));
+    assert(!yes(wide), "auto keeps the memory of 512x512 kernels' transforms off");
+    assert(!yes(k, [2, 2]) && !yes(k, [1, 1], "valid") && !yes(k, [1, 1], "same", [2, 2]));
+    assert(!yes(k5) && !yes(thin));
+  });
+  withMode("all", () => assert(yes(wide)));
+  withMode("off", () => assert(!yes(k)));
+  await tf.setBackend("cpu");
+  try {
+    withMode("all", () => assert(!yes(k), "cpu backend: direct"));
+  } finally {
+    await tf.setBackend("wasm");
+  }
+  tf.dispose([x, k, k5, thin, wide]);
+  let threw = false;
+  try {
+    setWinograd("fast" as "auto");
+  } catch {
+    threw = true;
+  }
+  assert(threw, "unknown mode is rejected");
+});
+
+Deno.test("winograd: a model's forward pass takes it, matches the direct pass, leaks nothing", async () => {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [12, 12, 3], filters: 128, kernelSize: 3, padding: "same" }),
+      tf.layers.conv2d({ filters: 256, kernelSize: 3, padding: "same", activation: "relu" }),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({ units: 5 }),
+    ],
+  });
+  const session = new ModelSession(model);
+  const x = rand([2, 12, 12, 3], 5, 0, 1) as tf.Tensor4D;
+  const logits = (): tf.Tensor => {
+    const pass = session.forward(x);
+    const out = pass.output.clone();
+    pass.dispose();
+    return out;
+  };
+  const direct = withMode("off", logits);
+  const fast = withMode("auto", logits); // first call caches the transformed kernel
+  const err = relErr(direct, fast);
+  assert(err < 3e-5, `relative error ${err}`);
+  const profile = await tf.profile(() => withMode("auto", logits));
+  assert(profile.kernels.some((k) => k.name === "GradualWinogradGather"), "Winograd ran");
+  const before = tf.memory().numTensors;
+  for (let i = 0; i < 3; i++) withMode("auto", logits).dispose();
+  assertEquals(tf.memory().numTensors, before);
+  tf.dispose([direct, fast, x]);
+  tf.dispose(profile.result as tf.Tensor);
+  model.dispose();
+});
