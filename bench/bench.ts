@@ -17,7 +17,8 @@
  * --allow-sys=cpus bench/bench.ts` (workers: `--allow-read` only)
  * Options: `--quick` (1 warm-up + 2 runs, batch 1 only), `--reps1 N`, `--reps8 N`,
  * `--reps8-ceb N` (ours' c-EB rows at batch 8: no warm-up, default 1 call),
- * `--batches 1,8`, `--models vgg16,shapes-resnet`, `--no-torch`, `--no-profile`,
+ * `--batches 1,8`, `--models vgg16,shapes-resnet`, `--winograd auto|all|off`, `--no-torch`,
+ * `--no-profile`,
  * `--idle-wait S`, `--print FILE` (reprint the tables of a saved results.json).
  *
  * @module
@@ -274,6 +275,7 @@ async function main(): Promise<void> {
   const threadCounts = cores > 1 ? [1, cores] : [1];
   const notes: string[] = [];
   const models = opt("--models", "vgg16,shapes-resnet").split(",");
+  const winograd = opt("--winograd", "auto");
 
   const tv = flag("--no-torch") ? undefined : await torchVersion();
   if (!tv) {
@@ -328,6 +330,8 @@ async function main(): Promise<void> {
         model,
         "--threads",
         String(t),
+        "--winograd",
+        winograd,
       ];
       await start(`ours-${t}t`, new Worker(`ours-${t}t`, denoCommand(), args), false);
     }
@@ -429,7 +433,7 @@ async function main(): Promise<void> {
     cores,
     deno: Deno.version.deno,
     torch: tv ?? null,
-    settings: { reps1, reps8, batches, idleWaitMs },
+    settings: { reps1, reps8, batches, idleWaitMs, winograd },
     notes,
     models: modelInfo,
     rows,

@@ -93,11 +93,13 @@ function transforms(): Transforms {
 }
 
 /**
- * When 3x3 convolutions take the Winograd path on wasm:
- * - `"auto"` (default): where it pays and the kernel has at most 256x256 channels, so its
- *   cached transform (8x the kernel's bytes: 4x for the transform, as much again for
- *   XNNPACK's packed copy) stays under 19 MB; VGG16 gains 45 MB.
- * - `"all"`: wherever it pays (fastest; VGG16 gains about 400 MB).
+ * When 3x3 convolutions take the Winograd path on wasm. Each kernel on the path keeps a cached
+ * transform of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's
+ * packed copies):
+ * - `"auto"` (default): kernels of 128x256 to 256x256 channels (VGG16's 56x56 block: +45 MB),
+ *   where the gain per byte is best; 512-channel kernels would add 400 MB to VGG16.
+ * - `"all"`: wherever it pays, while the cached transforms total at most 1 GiB (the wasm heap
+ *   ends at 4 GiB); fastest.
  * - `"off"`: never; every convolution is the direct one.
  */
 export type WinogradMode = "auto" | "all" | "off";
@@ -117,12 +119,35 @@ export function getWinograd(): WinogradMode {
   return mode;
 }
 
+/** Kernels whose transforms are cached, for the `"all"` mode's budget. */
+const onPath = new Set<Tensor>();
+const ALL_BUDGET_BYTES = 2 ** 30;
+
+/** Bytes a kernel's cached transform keeps (see {@link WinogradMode}). */
+function cost(kernel: Tensor): number {
+  return 8 * 4 * kernel.size;
+}
+
+/** Whether `kernel` may keep a cached transform: already does, or fits the budget. */
+function admit(kernel: Tensor): boolean {
+  if (onPath.has(kernel)) return true;
+  let used = 0;
+  for (const k of onPath) {
+    if (k.isDisposed) onPath.delete(k);
+    else used += cost(k);
+  }
+  if (mode === "all" && used + cost(kernel) > ALL_BUDGET_BYTES) return false;
+  onPath.add(kernel);
+  return true;
+}
+
 /**
  * Whether a convolution takes the Winograd path: wasm backend, float32, 3x3 kernel, stride 1,
  * dilation 1, `same` padding, at least 4x4 pixels, channels wide enough that the matrix
  * products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on VGG16, 64->64 at 224x224
  * gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x, 512->512 at 28x28 2.8x on
- * one thread), and in `"auto"` mode at most 256x256 channels.
+ * one thread), and the channels / memory budget of the {@link WinogradMode}. A `true`
+ * answer admits the kernel to the budget: call it only for a convolution about to run.
  */
 export function winogradApplies(
   x: Tensor,
@@ -140,7 +165,7 @@ export function winogradApplies(
   }
   if (mode === "auto" && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
   const [, h, w] = x.shape;
-  return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48;
+  return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48 && admit(kernel);
 }
 
 /** Number of transformed kernels per 3x3 kernel (one per point of the 6x6 tile). */
@@ -162,17 +187,32 @@ export function winogradKernel(kernel: Tensor, k: number): Tensor2D {
  */
 export function winogradConv2d(x: Tensor4D, u: Tensor2D[]): Tensor4D {
   const { b, a } = transforms();
-  return tf.tidy(() => {
-    const [n, h, w, ci] = x.shape;
-    const co = u[0].shape[1];
-    const tiles = n * Math.ceil(h / 4) * Math.ceil(w / 4);
-    const engine = tf.engine();
-    const d = engine.runKernel(GATHER, { x }) as Tensor2D; // [36, tiles*Cin]
-    const v = engine.runKernel(ROWS, { x: tf.matMul(b, d) }, { cols: ci }) as Tensor2D[];
-    const m = tf.concat(v.map((vk, k) => tf.matMul(vk, u[k])), 0).reshape([36, tiles * co]);
-    const y = tf.matMul(a, m as Tensor2D); // [16, tiles*Cout]
-    return engine.runKernel(SCATTER, { x: y }, { shape: [n, h, w, co] }) as Tensor4D;
+  // Intermediates are freed as soon as they are used: the wasm heap keeps its high-water mark.
+  return tf.tidy(() => winograd(x, u, b, a));
+}
+
+function winograd(x: Tensor4D, u: Tensor2D[], b: Tensor2D, a: Tensor2D): Tensor4D {
+  const [n, h, w, ci] = x.shape;
+  const co = u[0].shape[1];
+  const tiles = n * Math.ceil(h / 4) * Math.ceil(w / 4);
+  const engine = tf.engine();
+  const d = engine.runKernel(GATHER, { x }) as Tensor2D; // [36, tiles*Cin]
+  const vAll = tf.matMul(b, d);
+  d.dispose();
+  const v = engine.runKernel(ROWS, { x: vAll }, { cols: ci }) as Tensor2D[]; // 36 x [tiles, Cin]
+  vAll.dispose();
+  const products = v.map((vk, k) => {
+    const p = tf.matMul(vk, u[k]);
+    vk.dispose();
+    return p;
   });
+  const m = tf.concat(products, 0);
+  tf.dispose(products);
+  const y = tf.matMul(a, m.reshape([36, tiles * co]) as Tensor2D); // [16, tiles*Cout]
+  m.dispose();
+  const out = engine.runKernel(SCATTER, { x: y }, { shape: [n, h, w, co] }) as Tensor4D;
+  y.dispose();
+  return out;
 }
 
 const GATHER = "GradualWinogradGather";
@@ -182,7 +222,7 @@ const SCATTER = "GradualWinogradScatter";
 /** The whole wasm heap as float32 and the element offset of a tensor in it. */
 function heapAt(backend: HeapBackend, info: tf.TensorInfo): [Float32Array, number] {
   const v = backend.typedArrayFromHeap(info) as Float32Array;
-  return [new Float32Array(v.buffer), v.byteOffset >> 2];
+  return [new Float32Array(v.buffer), v.byteOffset / 4];
 }
 
 type KernelArgs = {

@@ -135,7 +135,16 @@ export interface ExcitationRuleOptions {
    * nodes keep their ordinary gradient; when absent every op gets the rules.
    */
   readonly scope?: ReadonlySet<string>;
+  /**
+   * Where to keep each op's excitation denominator `z = f(x, W+)` so that further backward
+   * passes over the same forward pass reuse it (c-EB's two passes share every layer but the
+   * negated classifier). The caller disposes the tensors it holds once the passes are done.
+   */
+  readonly denominators?: Map<string, Tensor>;
 }
+
+/** The rule context's op as a key of {@linkcode ExcitationRuleOptions.denominators}. */
+type ZKey = { cache?: Map<string, Tensor>; key: string };
 
 /** `x * back(s)` with `s = dy / (f(x) + eps)`: the excitation recipe for a linear map f. */
 function excite(
@@ -143,8 +152,13 @@ function excite(
   dy: Tensor,
   f: (x: Tensor) => Tensor,
   back: (s: Tensor) => Tensor,
+  shared?: ZKey,
 ): Tensor {
-  const z = f(x);
+  let z = shared?.cache?.get(shared.key);
+  if (z == null) {
+    z = f(x);
+    if (shared?.cache) shared.cache.set(shared.key, tf.keep(z));
+  }
   const s = dy.reshape(z.shape).div(z.add(EB_EPSILON));
   return x.mul(back(s).reshape(x.shape));
 }
@@ -166,6 +180,7 @@ function convExcitation(
   ctx: RuleContext,
   kernel: Tensor,
   negate: boolean,
+  shared: ZKey,
   cached = true,
 ): Tensor {
   const { op } = ctx;
@@ -191,10 +206,10 @@ function convExcitation(
     const fast = cached ? sameConvTranspose(s as Tensor4D, w, strides, padding) : undefined;
     return fast ?? tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);
   };
-  return excite(x, ctx.dy, f, back);
+  return excite(x, ctx.dy, f, back, shared);
 }
 
-function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
+function denseExcitation(ctx: RuleContext, negate: boolean, shared: ZKey): Tensor {
   const kernel = ctx.op.params.kernel!;
   const x = ctx.inputs[0];
   const w = positivePart(kernel, negate) as Tensor2D;
@@ -204,6 +219,7 @@ function denseExcitation(ctx: RuleContext, negate: boolean): Tensor {
     ctx.dy,
     (xx) => tf.matMul(flat(xx), w),
     (s) => matMulTransposeB(flat(s), w),
+    shared,
   );
 }
 
@@ -231,19 +247,21 @@ export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
     if (opts.scope && !opts.scope.has(ctx.node.name)) return undefined;
     const { op } = ctx;
     const negate = opts.negate === ctx.node.name;
+    const shared = { cache: opts.denominators, key: `${ctx.node.name}/${op.kind}/${negate}` };
     switch (op.kind) {
       case "conv2d":
-        return [convExcitation(ctx, op.params.kernel!, negate)];
+        return [convExcitation(ctx, op.params.kernel!, negate, shared)];
       case "depthwise_conv2d": {
         const dense = depthwiseAsDense(op.params.kernel!);
-        return [convExcitation(ctx, dense, negate, false)];
+        return [convExcitation(ctx, dense, negate, shared, false)];
       }
       case "dense":
-        return [denseExcitation(ctx, negate)];
+        return [denseExcitation(ctx, negate, shared)];
       case "avg_pool":
       case "global_avg_pool": {
         const x = ctx.inputs[0];
-        return [excite(x, ctx.dy, (xx) => op.forward([xx]), (s) => op.backward(s, [x], s)[0])];
+        const back = (s: Tensor): Tensor => op.backward(s, [x], s)[0];
+        return [excite(x, ctx.dy, (xx) => op.forward([xx]), back, shared)];
       }
       case "batch_norm":
         return [ctx.dy];
@@ -498,14 +516,20 @@ function ebSignal(pass: Pass, seed: Tensor, plan: Plan): Tensor {
   })[0];
 }
 
-/** The c-EB signal at `plan.layer`: two backward passes over the same forward pass. */
+/**
+ * The c-EB signal at `plan.layer`: two backward passes over the same forward pass, sharing
+ * the excitation denominators of the layers they both cross.
+ */
 function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Tensor {
-  const [contrast] = pass.backward(seed, {
-    wrt: [plan.contrast],
-    rule: excitationRule({ scope: plan.contrastScope, negate: plan.classifier }),
-  });
+  const denominators = new Map<string, Tensor>();
+  let contrast: Tensor | undefined;
   try {
-    const subtract = (g: Tensor): Tensor => g.sub(contrast);
+    [contrast] = pass.backward(seed, {
+      wrt: [plan.contrast],
+      rule: excitationRule({ scope: plan.contrastScope, negate: plan.classifier, denominators }),
+    });
+    const c = contrast;
+    const subtract = (g: Tensor): Tensor => g.sub(c);
     if (plan.contrast === inputName) {
       // The executor transforms node outputs only; the input is the saliency layer here.
       const p = ebSignal(pass, seed, plan);
@@ -515,11 +539,12 @@ function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Ten
     }
     return pass.backward(seed, {
       wrt: [plan.layer],
-      rule: excitationRule({ scope: plan.mainScope }),
+      rule: excitationRule({ scope: plan.mainScope, denominators }),
       transform: { [plan.contrast]: subtract },
     })[0];
   } finally {
-    contrast.dispose();
+    contrast?.dispose();
+    for (const z of denominators.values()) z.dispose();
   }
 }
 
