@@ -19,7 +19,8 @@
  * `--reps8-ceb N` (ours' c-EB rows at batch 8: no warm-up, default 1 call),
  * `--batches 1,8`, `--models vgg16,shapes-resnet`, `--winograd auto|all|off`, `--no-torch`,
  * `--no-profile`,
- * `--idle-wait S`, `--print FILE` (reprint the tables of a saved results.json).
+ * `--idle-wait S`, `--print FILE` (reprint the tables of a saved results.json), `--json FILE`
+ * (where to write the results; default `bench/results.json`).
  *
  * @module
  */
@@ -438,8 +439,9 @@ async function main(): Promise<void> {
     models: modelInfo,
     rows,
   };
-  Deno.writeTextFileSync(new URL("results.json", HERE), JSON.stringify(out, null, 2) + "\n");
-  console.log("\nwrote bench/results.json");
+  const file = opt("--json", new URL("results.json", HERE).pathname);
+  Deno.writeTextFileSync(file, JSON.stringify(out, null, 2) + "\n");
+  console.log(`\nwrote ${file}`);
 }
 
 function printTable(

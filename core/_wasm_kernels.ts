@@ -440,6 +440,11 @@ const KERNELS: Array<[string, tf.KernelFunc]> = [
 
 let registered = false;
 
+/** Whether {@link registerWasmKernels} has run (the corrected `MaxPoolGrad` is in place). */
+export function wasmKernelsRegistered(): boolean {
+  return registered;
+}
+
 /**
  * Registers (or replaces) the extra kernels for the `"wasm"` backend.
  * Idempotent; safe to call before or after the wasm backend is initialised.

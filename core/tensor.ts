@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { wasmKernelsRegistered } from "./_wasm_kernels.ts";
 import { WINOGRAD_POINTS, winogradApplies, winogradConv2d, winogradKernel } from "./_winograd.ts";
 
 export { tf };
@@ -101,7 +102,9 @@ export function windowPads(
  * Gradient of a 2-D max pool with respect to its input, routing each output's gradient to
  * the FIRST maximum of its window in row-major scan order (PyTorch's and tfjs-cpu's rule).
  * Padding is never selected. Works on every backend (wasm's own `MaxPoolGrad` picks the last
- * maximum on ties), built from strided slices and one transposed convolution.
+ * maximum on ties): on wasm it runs the corrected `MaxPoolGrad` kernel that `initBackend`
+ * registers (one pass over the windows), elsewhere strided slices and one transposed
+ * convolution.
  */
 export function maxPoolInputGrad(
   x: Tensor4D,
@@ -110,6 +113,17 @@ export function maxPoolInputGrad(
   strides: [number, number],
   padding: "same" | "valid" | number,
 ): Tensor4D {
+  if (tf.getBackend() === "wasm" && wasmKernelsRegistered()) {
+    return tf.tidy(() => {
+      const output = tf.maxPool(x, pool, strides, padding);
+      const attrs = { filterSize: pool, strides, pad: padding };
+      return tf.engine().runKernel(
+        "MaxPoolGrad",
+        { dy, input: x, output },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as Tensor4D;
+    });
+  }
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
     const [ph, pw] = pool;
