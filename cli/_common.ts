@@ -13,7 +13,8 @@ import type { PluginOptions } from "../core/types.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { type FlagSpec, type FlagValues, numberFlag, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
-import { type LoadedModel, loadModel, resolveModelSpec } from "./_model.ts";
+import { DEFAULT_MODEL, type LoadedModel, loadModel, resolveModelSpec } from "./_model.ts";
+import { BUILTIN_MODELS } from "../models/builtin.ts";
 
 /** Flags every explaining command takes. */
 export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -50,7 +51,7 @@ export const COMMON_HELP =
       --alpha A        heatmap weight in overlays, 0..1 (default 0.5)
       --batch N        images per forward pass (default 4)
       --backend B      wasm (default) or cpu
-      --threads N      wasm threads (default: all cores, at most 8)
+      --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
       --shard K/N      process only the K-th of N shares of the sorted inputs
@@ -203,14 +204,20 @@ export function winogradFlag(flags: FlagValues): WinogradMode {
   return w;
 }
 
-/** Starts the tfjs backend named by `--backend` / `--threads` / `--winograd`. */
+/**
+ * Starts the tfjs backend named by `--backend` / `--threads` / `--winograd`. Without
+ * `--threads`, the built-in models get 1 thread (they are too small to gain: the thread pool's
+ * hand-offs cost more than they save) and other models all cores.
+ */
 export async function startBackend(flags: FlagValues): Promise<void> {
   const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu";
   const t = stringFlag(flags, "threads");
+  const model = stringFlag(flags, "model", DEFAULT_MODEL);
+  const builtin = Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, model);
   tf.enableProdMode(); // no "install tfjs-node" banner and no debug checks in the CLI
   await initBackend({
     backend,
-    threads: t === undefined ? undefined : Number(t),
+    threads: t !== undefined ? Number(t) : builtin ? 1 : undefined,
     winograd: winogradFlag(flags),
   });
 }

@@ -95,7 +95,7 @@ Options:
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
       --plugin P       load a method/extrapolator plugin module (repeatable)
       --backend B      wasm (default) or cpu
-      --threads N      wasm threads (default: all cores, at most 8)
+      --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary

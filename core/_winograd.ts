@@ -96,10 +96,14 @@ function transforms(): Transforms {
  * When 3x3 convolutions take the Winograd path on wasm. Each kernel on the path keeps a cached
  * transform of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's
  * packed copies):
- * - `"auto"` (default): kernels of 128x256 to 256x256 channels (VGG16's 56x56 block: +45 MB),
- *   where the gain per byte is best; 512-channel kernels would add 400 MB to VGG16.
- * - `"all"`: wherever it pays, while the cached transforms total at most 1 GiB (the wasm heap
- *   ends at 4 GiB); fastest.
+ * - `"auto"` (default): the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56
+ *   block: +45 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
+ *   and a Grad-CAM process would outgrow 1.5 GB); and, as in `"all"`, the kernels methods
+ *   derive for their backward passes (excitation backprop's positive and flipped kernels):
+ *   only methods that already keep copies of the weights have them.
+ * - `"all"`: wherever it pays; fastest.
+ *
+ * In both, the cached transforms total at most 1 GiB (the wasm heap ends at 4 GiB).
  * - `"off"`: never; every convolution is the direct one.
  */
 export type WinogradMode = "auto" | "all" | "off";
@@ -119,9 +123,9 @@ export function getWinograd(): WinogradMode {
   return mode;
 }
 
-/** Kernels whose transforms are cached, for the `"all"` mode's budget. */
+/** Kernels whose transforms are cached, for the budget. */
 const onPath = new Set<Tensor>();
-const ALL_BUDGET_BYTES = 2 ** 30;
+const BUDGET_BYTES = 2 ** 30;
 
 /** Bytes a kernel's cached transform keeps (see {@link WinogradMode}). */
 function cost(kernel: Tensor): number {
@@ -136,7 +140,7 @@ function admit(kernel: Tensor): boolean {
     if (k.isDisposed) onPath.delete(k);
     else used += cost(k);
   }
-  if (mode === "all" && used + cost(kernel) > ALL_BUDGET_BYTES) return false;
+  if (used + cost(kernel) > BUDGET_BYTES) return false;
   onPath.add(kernel);
   return true;
 }
@@ -146,8 +150,9 @@ function admit(kernel: Tensor): boolean {
  * dilation 1, `same` padding, at least 4x4 pixels, channels wide enough that the matrix
  * products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on VGG16, 64->64 at 224x224
  * gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x, 512->512 at 28x28 2.8x on
- * one thread), and the channels / memory budget of the {@link WinogradMode}. A `true`
- * answer admits the kernel to the budget: call it only for a convolution about to run.
+ * one thread), and the channels / memory budget of the {@link WinogradMode} (`derived`: the
+ * kernel is a method's derived weight). A `true` answer admits the kernel to the budget: call
+ * it only for a convolution about to run.
  */
 export function winogradApplies(
   x: Tensor,
@@ -155,6 +160,7 @@ export function winogradApplies(
   strides: readonly [number, number],
   padding: string,
   dilations: readonly [number, number],
+  derived = false,
 ): boolean {
   if (mode === "off" || tf.getBackend() !== "wasm") return false;
   if (x.rank !== 4 || x.dtype !== "float32" || kernel.rank !== 4) return false;
@@ -163,7 +169,7 @@ export function winogradApplies(
   if (strides[0] !== 1 || strides[1] !== 1 || dilations[0] !== 1 || dilations[1] !== 1) {
     return false;
   }
-  if (mode === "auto" && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
+  if (mode === "auto" && !derived && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
   const [, h, w] = x.shape;
   return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48 && admit(kernel);
 }

@@ -173,6 +173,7 @@ export function maxPoolInputGrad(
 }
 
 const derivedCache = new Map<Tensor, Map<string, Tensor>>();
+const derived = new WeakSet<Tensor>();
 
 /**
  * A tensor derived from a long-lived one (a model weight), computed once per `key` and kept
@@ -196,6 +197,7 @@ export function derivedWeight(source: Tensor, key: string, make: () => Tensor): 
   if (!t) {
     t = tf.keep(tf.tidy(make));
     entries.set(key, t);
+    derived.add(t);
   }
   return t;
 }
@@ -222,7 +224,7 @@ export function conv2d(
   padding: "same" | "valid" = "same",
   dilations: readonly [number, number] = [1, 1],
 ): Tensor4D {
-  if (winogradApplies(x, kernel, strides, padding, dilations)) {
+  if (winogradApplies(x, kernel, strides, padding, dilations, derived.has(kernel))) {
     const u = Array.from(
       { length: WINOGRAD_POINTS },
       (_, k) => derivedWeight(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,

@@ -4,6 +4,7 @@ import { getWinograd, initBackend, setWinograd } from "../core/backend.ts";
 import { winogradApplies } from "../core/_winograd.ts";
 import { conv2d } from "../core/tensor.ts";
 import { ModelSession } from "../core/session.ts";
+import { explain } from "../mod.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 
@@ -70,6 +71,7 @@ Deno.test("winograd: only where it applies; off and non-wasm use the direct conv
   withMode("auto", () => {
     assert(yes(k));
     assert(!yes(wide), "auto keeps the memory of 512x512 kernels' transforms off");
+    assert(winogradApplies(x, wide, [1, 1], "same", [1, 1], true), "...but not for derived ones");
     assert(!yes(k, [2, 2]) && !yes(k, [1, 1], "valid") && !yes(k, [1, 1], "same", [2, 2]));
     assert(!yes(k5) && !yes(thin));
   });
@@ -119,5 +121,54 @@ Deno.test("winograd: a model's forward pass takes it, matches the direct pass, l
   assertEquals(tf.memory().numTensors, before);
   tf.dispose([direct, fast, x]);
   tf.dispose(profile.result as tf.Tensor);
+  model.dispose();
+});
+
+Deno.test("winograd: c-EB on its derived kernels (auto) matches the direct convolutions", async () => {
+  const model = tf.sequential({
+    layers: [
+      // 3->512 and the model's 512->512 kernels stay direct in auto; only derived ones qualify.
+      tf.layers.conv2d({
+        name: "wino_c1",
+        inputShape: [10, 10, 3],
+        filters: 512,
+        kernelSize: 3,
+        padding: "same",
+        activation: "relu",
+      }),
+      tf.layers.conv2d({ filters: 512, kernelSize: 3, padding: "same", activation: "relu" }),
+      tf.layers.globalAveragePooling2d({}),
+      tf.layers.dense({ units: 4 }),
+    ],
+  });
+  const x = rand([1, 10, 10, 3], 9, 0, 1) as tf.Tensor4D;
+  const run = async (m: "auto" | "off"): Promise<Float32Array> => {
+    setWinograd(m);
+    try {
+      const [e] = await explain(model, x, { method: "c-eb", layer: "wino_c1", targets: 1 });
+      return e.map;
+    } finally {
+      setWinograd("auto");
+    }
+  };
+  const direct = await run("off");
+  const fast = await run("auto"); // caches the derived kernels and their transforms
+  let maxDiff = 0;
+  direct.forEach((v, i) => maxDiff = Math.max(maxDiff, Math.abs(v - fast[i])));
+  assert(maxDiff < 1e-3, `c-EB map differs by ${maxDiff}`);
+  const after = tf.memory().numTensors;
+  const profile = await tf.profile(async () => {
+    await run("auto");
+    return [];
+  });
+  assert(profile.kernels.some((k) => k.name === "GradualWinogradGather"), "Winograd ran");
+  assertEquals(tf.memory().numTensors, after);
+  const forwardOnly = await tf.profile(() => {
+    const pass = new ModelSession(model).forward(x);
+    pass.dispose();
+    return [];
+  });
+  assert(!forwardOnly.kernels.some((k) => k.name === "GradualWinogradGather"), "model kernels");
+  tf.dispose(x);
   model.dispose();
 });
