@@ -97,7 +97,7 @@ function transforms(): Transforms {
  * transform of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's
  * packed copies):
  * - `"auto"` (default): the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56
- *   block: +45 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
+ *   block: +40 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
  *   and a Grad-CAM process would outgrow 1.5 GB); and, as in `"all"`, the kernels methods
  *   derive for their backward passes (excitation backprop's positive and flipped kernels):
  *   only methods that already keep copies of the weights have them.
