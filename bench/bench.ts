@@ -277,6 +277,11 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const models = opt("--models", "vgg16,shapes-resnet").split(",");
   const winograd = opt("--winograd", "auto");
+  const file = opt("--json", new URL("results.json", HERE).pathname);
+  if (Deno.permissions.querySync({ name: "write", path: file }).state !== "granted") {
+    console.error(`bench: no write permission for ${file} (add --allow-write=${file})`);
+    Deno.exit(2);
+  }
 
   const tv = flag("--no-torch") ? undefined : await torchVersion();
   if (!tv) {
@@ -439,7 +444,6 @@ async function main(): Promise<void> {
     models: modelInfo,
     rows,
   };
-  const file = opt("--json", new URL("results.json", HERE).pathname);
   Deno.writeTextFileSync(file, JSON.stringify(out, null, 2) + "\n");
   console.log(`\nwrote ${file}`);
 }

@@ -308,6 +308,9 @@ function maxPoolGrad(
     attrs.pad,
     attrs.dimRoundingMode,
   );
+  // Inputs living on another backend move here on first touch (which may grow the heap).
+  backend.typedArrayFromHeap(x);
+  backend.typedArrayFromHeap(dy);
   const dx = backend.makeOutput(x.shape.slice(), "float32");
   // Views only after the allocation above (a heap grow detaches old views).
   const xv = backend.typedArrayFromHeap(x);

@@ -98,13 +98,15 @@ function transforms(): Transforms {
  * packed copies):
  * - `"auto"` (default): the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56
  *   block: +40 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
- *   and a Grad-CAM process would outgrow 1.5 GB); and, as in `"all"`, the kernels methods
- *   derive for their backward passes (excitation backprop's positive and flipped kernels):
- *   only methods that already keep copies of the weights have them.
+ *   and a Grad-CAM process would outgrow 1.5 GB); and, as in `"all"`, the weights that
+ *   methods which already keep copies of the weights derive for their backward passes
+ *   (excitation backprop's positive kernels and their flipped versions; see
+ *   `DerivedWeightOptions.anyWidthWinograd`).
  * - `"all"`: wherever it pays; fastest.
- *
- * In both, the cached transforms total at most 1 GiB (the wasm heap ends at 4 GiB).
  * - `"off"`: never; every convolution is the direct one.
+ *
+ * In `"auto"` and `"all"` the cached transforms total at most 1 GiB (the wasm heap ends at
+ * 4 GiB); convolutions past that budget stay direct.
  */
 export type WinogradMode = "auto" | "all" | "off";
 
@@ -147,7 +149,7 @@ function admit(kernel: Tensor): boolean {
 
 /**
  * Whether a convolution takes the Winograd path: wasm backend, float32, 3x3 kernel, stride 1,
- * dilation 1, `same` padding, at least 4x4 pixels, channels wide enough that the matrix
+ * dilation 1, `same` padding, no gradient tape recording, at least 4x4 pixels, channels wide enough that the matrix
  * products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on VGG16, 64->64 at 224x224
  * gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x, 512->512 at 28x28 2.8x on
  * one thread), and the channels / memory budget of the {@link WinogradMode} (`derived`: the
@@ -163,6 +165,8 @@ export function winogradApplies(
   derived = false,
 ): boolean {
   if (mode === "off" || tf.getBackend() !== "wasm") return false;
+  // Under tf.grad / tf.grads the direct op, whose gradient tfjs knows (the path's kernels have none).
+  if (tf.engine().state.gradientDepth > 0) return false;
   if (x.rank !== 4 || x.dtype !== "float32" || kernel.rank !== 4) return false;
   const [kh, kw, ci, co] = kernel.shape;
   if (kh !== 3 || kw !== 3 || padding !== "same") return false;
@@ -247,6 +251,7 @@ function gather({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const [n, h, w, c] = x.shape;
   const th = Math.ceil(h / 4), tw = Math.ceil(w / 4);
   const tiles = n * th * tw;
+  heapAt(be, x); // moves x to this backend first, should it live elsewhere (may grow the heap)
   const out = be.makeOutput([36, tiles * c], "float32");
   // Views only after the allocation above (a heap grow detaches old views).
   const [heap, xOff] = heapAt(be, x);
@@ -280,6 +285,7 @@ function rows({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] {
   const x = inputs.x as tf.TensorInfo;
   const cols = (attrs as unknown as { cols: number }).cols;
   const [r, len] = x.shape;
+  heapAt(be, x); // see gather()
   const outs = Array.from({ length: r }, () => be.makeOutput([len / cols, cols], "float32"));
   const [heap, xOff] = heapAt(be, x);
   outs.forEach((o, k) => heap.copyWithin(heapAt(be, o)[1], xOff + k * len, xOff + (k + 1) * len));
@@ -292,6 +298,7 @@ function scatter({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const y = inputs.x as tf.TensorInfo;
   const [n, h, w, c] = (attrs as unknown as { shape: number[] }).shape;
   const th = Math.ceil(h / 4), tw = Math.ceil(w / 4);
+  heapAt(be, y); // see gather()
   const out = be.makeOutput([n, h, w, c], "float32");
   const [heap, yOff] = heapAt(be, y);
   const [, oOff] = heapAt(be, out);

@@ -114,15 +114,13 @@ export function maxPoolInputGrad(
   padding: "same" | "valid" | number,
 ): Tensor4D {
   if (tf.getBackend() === "wasm" && wasmKernelsRegistered()) {
-    return tf.tidy(() => {
-      const output = tf.maxPool(x, pool, strides, padding);
-      const attrs = { filterSize: pool, strides, pad: padding };
-      return tf.engine().runKernel(
-        "MaxPoolGrad",
-        { dy, input: x, output },
-        attrs as unknown as tf.NamedAttrMap,
-      ) as Tensor4D;
-    });
+    const attrs = { filterSize: pool, strides, pad: padding };
+    // The corrected kernel reads only `input` and `dy`: `output` is a placeholder.
+    return tf.engine().runKernel(
+      "MaxPoolGrad",
+      { dy, input: x, output: dy },
+      attrs as unknown as tf.NamedAttrMap,
+    ) as Tensor4D;
   }
   return tf.tidy(() => {
     const [n, h, w, c] = x.shape;
@@ -172,42 +170,74 @@ export function maxPoolInputGrad(
   });
 }
 
-const derivedCache = new Map<Tensor, Map<string, Tensor>>();
-const derived = new WeakSet<Tensor>();
+interface Derived {
+  /** The source's data when the entries were made: `setWeights`/`assign` swap it. */
+  data: object;
+  entries: Map<string, Tensor>;
+}
+
+const derivedCache = new Map<Tensor, Derived>();
+/** Derived weights that take the Winograd path at any width in `auto` mode. */
+const anyWidth = new WeakSet<Tensor>();
+
+/** Options of {@linkcode derivedWeight}. */
+export interface DerivedWeightOptions {
+  /**
+   * Let convolutions with this weight take the Winograd path in `auto` mode whatever their
+   * width (as in `all`): for weights only methods that already keep weight copies derive,
+   * such as excitation backprop's positive kernels.
+   */
+  anyWidthWinograd?: boolean;
+}
+
+/** Frees the derived weights of disposed sources, and of sources whose data was replaced. */
+function purgeDerived(): void {
+  for (const [src, d] of derivedCache) {
+    if (src.isDisposed || src.dataId !== d.data) {
+      for (const t of d.entries.values()) t.dispose();
+      derivedCache.delete(src);
+    }
+  }
+}
 
 /**
  * A tensor derived from a long-lived one (a model weight), computed once per `key` and kept
  * while the source lives: e.g. max(W, 0) or a flipped kernel. Reusing the same derived weight
  * lets the wasm backend keep its packed weights instead of re-packing them on every call.
- * Entries whose source was disposed (model disposed) are freed on the next lookup.
+ * Entries whose source was disposed (model disposed) or given new values (`setWeights`,
+ * training) are freed on the next lookup and made anew.
  */
-export function derivedWeight(source: Tensor, key: string, make: () => Tensor): Tensor {
-  for (const [src, entries] of derivedCache) {
-    if (src.isDisposed) {
-      for (const t of entries.values()) t.dispose();
-      derivedCache.delete(src);
-    }
+export function derivedWeight(
+  source: Tensor,
+  key: string,
+  make: () => Tensor,
+  opts: DerivedWeightOptions = {},
+): Tensor {
+  purgeDerived();
+  let d = derivedCache.get(source);
+  if (!d) {
+    d = { data: source.dataId, entries: new Map() };
+    derivedCache.set(source, d);
   }
-  let entries = derivedCache.get(source);
-  if (!entries) {
-    entries = new Map();
-    derivedCache.set(source, entries);
-  }
-  let t = entries.get(key);
+  let t = d.entries.get(key);
   if (!t) {
     t = tf.keep(tf.tidy(make));
-    entries.set(key, t);
-    derived.add(t);
+    d.entries.set(key, t);
+    if (opts.anyWidthWinograd) anyWidth.add(t);
   }
   return t;
 }
 
-/** HWIO kernel flipped in space with in/out swapped: `conv2d` with it is `conv2dTranspose`. */
+/**
+ * HWIO kernel flipped in space with in/out swapped: `conv2d` with it is `conv2dTranspose`.
+ * Inherits {@linkcode DerivedWeightOptions.anyWidthWinograd} from `kernel`.
+ */
 export function flippedKernel(kernel: Tensor): Tensor4D {
   return derivedWeight(
     kernel,
     "flipped",
     () => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]),
+    { anyWidthWinograd: anyWidth.has(kernel) },
   ) as Tensor4D;
 }
 
@@ -224,7 +254,8 @@ export function conv2d(
   padding: "same" | "valid" = "same",
   dilations: readonly [number, number] = [1, 1],
 ): Tensor4D {
-  if (winogradApplies(x, kernel, strides, padding, dilations, derived.has(kernel))) {
+  purgeDerived(); // before the Winograd budget counts what is cached
+  if (winogradApplies(x, kernel, strides, padding, dilations, anyWidth.has(kernel))) {
     const u = Array.from(
       { length: WINOGRAD_POINTS },
       (_, k) => derivedWeight(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,

@@ -2,7 +2,7 @@ import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "./_assert.ts";
 import { getWinograd, initBackend, setWinograd } from "../core/backend.ts";
 import { winogradApplies } from "../core/_winograd.ts";
-import { conv2d } from "../core/tensor.ts";
+import { conv2d, derivedWeight, flippedKernel } from "../core/tensor.ts";
 import { ModelSession } from "../core/session.ts";
 import { explain } from "../mod.ts";
 
@@ -171,4 +171,59 @@ Deno.test("winograd: c-EB on its derived kernels (auto) matches the direct convo
   assert(!forwardOnly.kernels.some((k) => k.name === "GradualWinogradGather"), "model kernels");
   tf.dispose(x);
   model.dispose();
+});
+
+Deno.test("winograd: new weights (setWeights) replace the cached transforms", () => {
+  const model = tf.sequential({
+    layers: [
+      tf.layers.conv2d({ inputShape: [8, 8, 128], filters: 256, kernelSize: 3, padding: "same" }),
+      tf.layers.flatten({}),
+      tf.layers.dense({ units: 3 }),
+    ],
+  });
+  const session = new ModelSession(model);
+  const x = rand([1, 8, 8, 128], 3, 0, 1) as tf.Tensor4D;
+  const forward = (): tf.Tensor => {
+    const pass = session.forward(x);
+    const out = pass.output.clone();
+    pass.dispose();
+    return out;
+  };
+  withMode("auto", forward).dispose(); // caches the transform of the first weights
+  const fresh = model.getWeights().map((w, i) => rand(w.shape, 40 + i));
+  model.setWeights(fresh);
+  const expected = model.predict(x) as tf.Tensor;
+  const got = withMode("auto", forward);
+  const err = relErr(expected, got);
+  assert(err < 3e-5, `stale transform: relative error ${err}`);
+  tf.dispose([x, expected, got, ...fresh]);
+  model.dispose();
+});
+
+Deno.test("winograd: tf.grad through conv2d takes the direct op (the path has no gradients)", () => {
+  const x = rand([1, 8, 8, 128], 5, 0, 1) as tf.Tensor4D;
+  const k = rand([3, 3, 128, 256], 6);
+  const viaPath = withMode(
+    "all",
+    () => tf.grad((t: tf.Tensor) => conv2d(t as tf.Tensor4D, k).sum())(x),
+  );
+  const direct = tf.grad((t: tf.Tensor) =>
+    tf.conv2d(t as tf.Tensor4D, k as tf.Tensor4D, 1, "same").sum()
+  )(x);
+  assert(relErr(direct, viaPath) < 1e-6);
+  tf.dispose([x, k, viaPath, direct]);
+});
+
+Deno.test("winograd: auto leaves wide flipped model kernels direct, takes EB's derived ones", async () => {
+  const x = tf.zeros([1, 16, 16, 512]) as tf.Tensor4D;
+  const k = tf.zeros([3, 3, 512, 512]);
+  const takesPath = async (kernel: tf.Tensor): Promise<boolean> => {
+    const p = await tf.profile(() => withMode("auto", () => conv2d(x, kernel)));
+    tf.dispose(p.result as tf.Tensor);
+    return p.kernels.some((kk) => kk.name === "GradualWinogradGather");
+  };
+  assert(!(await takesPath(flippedKernel(k))), "gradient methods' flipped kernels: direct");
+  const wPlus = derivedWeight(k, "test-positive", () => tf.relu(k), { anyWidthWinograd: true });
+  assert(await takesPath(flippedKernel(wPlus)), "EB's flipped W+: Winograd");
+  tf.dispose([x, k]);
 });
