@@ -13,6 +13,7 @@
 import { exitProcess, initBackend, setWinograd } from "../core/backend.ts";
 import { conv2d, tf } from "../core/tensor.ts";
 import { winogradApplies } from "../core/_winograd.ts";
+import { filled, timeInterleaved } from "./_timing.ts";
 
 /** VGG16's 3x3 convolutions: [height = width, Cin, Cout, how many in the network]. */
 const SHAPES: [number, number, number, number][] = [
@@ -26,37 +27,16 @@ const SHAPES: [number, number, number, number][] = [
   [14, 512, 512, 3],
 ];
 
-/** Deterministic values in [lo, hi). */
-function filled(shape: number[], seed: number, lo: number, hi: number): tf.Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const d = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    d[i] = lo + (hi - lo) * (s / 2 ** 32);
-  }
-  return tf.tensor(d, shape);
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s[s.length >> 1];
-}
-
-/** Median ms of each function, interleaved, after one warm-up each. */
+/** Median ms of each function (which returns a fresh tensor), interleaved, after a warm-up. */
 function timeBoth(fns: (() => tf.Tensor)[], reps: number): number[] {
-  fns.forEach((f) => f().dispose());
-  const times = fns.map(() => [] as number[]);
-  for (let r = 0; r < reps; r++) {
-    fns.forEach((f, i) => {
-      const t0 = performance.now();
+  return timeInterleaved(
+    fns.map((f) => () => {
       const y = f();
       y.dataSync();
-      times[i].push(performance.now() - t0);
       y.dispose();
-    });
-  }
-  return times.map(median);
+    }),
+    reps,
+  );
 }
 
 async function main(): Promise<void> {
@@ -73,8 +53,8 @@ async function main(): Promise<void> {
   console.log("| --- | --- | --- | --- | --- |");
   let direct = 0, fast = 0;
   for (const [hw, ci, co, count] of SHAPES) {
-    const x = filled([1, hw, hw, ci], 1, 0, 1) as tf.Tensor4D;
-    const k = tf.tidy(() => filled([3, 3, ci, co], 2, -1, 1).mul(Math.sqrt(3 / (9 * ci))));
+    const x = filled([1, hw, hw, ci], 0, 1, 1) as tf.Tensor4D;
+    const k = tf.tidy(() => filled([3, 3, ci, co], -1, 1, 2).mul(Math.sqrt(3 / (9 * ci))));
     if (!winogradApplies(x, k, [1, 1], "same", [1, 1])) {
       const [d] = timeBoth([() => tf.conv2d(x, k as tf.Tensor4D, 1, "same")], 5);
       direct += d * count;

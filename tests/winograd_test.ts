@@ -25,6 +25,14 @@ function relErr(a: tf.Tensor, b: tf.Tensor): number {
   return tf.tidy(() => a.sub(b).abs().max().dataSync()[0] / a.abs().max().dataSync()[0]);
 }
 
+/** A copy of the session's output for `x` (the pass is disposed). */
+function outputOf(session: ModelSession, x: tf.Tensor4D): tf.Tensor {
+  const pass = session.forward(x);
+  const out = pass.output.clone();
+  pass.dispose();
+  return out;
+}
+
 function withMode<T>(m: "auto" | "all" | "off", f: () => T): T {
   const before = getWinograd();
   setWinograd(m);
@@ -104,12 +112,7 @@ Deno.test("winograd: a model's forward pass takes it, matches the direct pass, l
   });
   const session = new ModelSession(model);
   const x = rand([2, 12, 12, 3], 5, 0, 1) as tf.Tensor4D;
-  const logits = (): tf.Tensor => {
-    const pass = session.forward(x);
-    const out = pass.output.clone();
-    pass.dispose();
-    return out;
-  };
+  const logits = (): tf.Tensor => outputOf(session, x);
   const direct = withMode("off", logits);
   const fast = withMode("auto", logits); // first call caches the transformed kernel
   const err = relErr(direct, fast);
@@ -183,12 +186,7 @@ Deno.test("winograd: new weights (setWeights) replace the cached transforms", ()
   });
   const session = new ModelSession(model);
   const x = rand([1, 8, 8, 128], 3, 0, 1) as tf.Tensor4D;
-  const forward = (): tf.Tensor => {
-    const pass = session.forward(x);
-    const out = pass.output.clone();
-    pass.dispose();
-    return out;
-  };
+  const forward = (): tf.Tensor => outputOf(session, x);
   withMode("auto", forward).dispose(); // caches the transform of the first weights
   const fresh = model.getWeights().map((w, i) => rand(w.shape, 40 + i));
   model.setWeights(fresh);
