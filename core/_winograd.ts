@@ -21,16 +21,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { HeapBackend } from "./_wasm_kernels.ts";
 
 type Tensor = tf.Tensor;
 type Tensor2D = tf.Tensor2D;
 type Tensor4D = tf.Tensor4D;
-
-/** The part of the wasm backend object these kernels use. */
-interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
 
 const BT = [
   [4, 0, -5, 0, 1, 0],
@@ -149,12 +144,12 @@ function admit(kernel: Tensor): boolean {
 
 /**
  * Whether a convolution takes the Winograd path: wasm backend, float32, 3x3 kernel, stride 1,
- * dilation 1, `same` padding, no gradient tape recording, at least 4x4 pixels, channels wide enough that the matrix
- * products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on VGG16, 64->64 at 224x224
- * gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x, 512->512 at 28x28 2.8x on
- * one thread), and the channels / memory budget of the {@link WinogradMode} (`derived`: the
- * kernel is a method's derived weight). A `true` answer admits the kernel to the budget: call
- * it only for a convolution about to run.
+ * dilation 1, `same` padding, no gradient tape recording, at least 4x4 pixels, channels wide
+ * enough that the matrix products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on
+ * VGG16, 64->64 at 224x224 gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x,
+ * 512->512 at 28x28 2.8x on one thread), and the channels / memory budget of the
+ * {@link WinogradMode} (`anyWidth`: the kernel may take the path at any width in `"auto"`). A
+ * `true` answer admits the kernel to the budget: call it only for a convolution about to run.
  */
 export function winogradApplies(
   x: Tensor,
@@ -162,7 +157,7 @@ export function winogradApplies(
   strides: readonly [number, number],
   padding: string,
   dilations: readonly [number, number],
-  derived = false,
+  anyWidth = false,
 ): boolean {
   if (mode === "off" || tf.getBackend() !== "wasm") return false;
   // Under tf.grad / tf.grads the direct op, whose gradient tfjs knows (the path's kernels have none).
@@ -173,7 +168,7 @@ export function winogradApplies(
   if (strides[0] !== 1 || strides[1] !== 1 || dilations[0] !== 1 || dilations[1] !== 1) {
     return false;
   }
-  if (mode === "auto" && !derived && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
+  if (mode === "auto" && !anyWidth && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
   const [, h, w] = x.shape;
   return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48 && admit(kernel);
 }

@@ -214,6 +214,16 @@ export function derivedWeight(
   opts: DerivedWeightOptions = {},
 ): Tensor {
   purgeDerived();
+  return cachedDerived(source, key, make, opts);
+}
+
+/** {@linkcode derivedWeight} without the purge (for callers that just purged). */
+function cachedDerived(
+  source: Tensor,
+  key: string,
+  make: () => Tensor,
+  opts: DerivedWeightOptions = {},
+): Tensor {
   let d = derivedCache.get(source);
   if (!d) {
     d = { data: source.dataId, entries: new Map() };
@@ -258,7 +268,7 @@ export function conv2d(
   if (winogradApplies(x, kernel, strides, padding, dilations, anyWidth.has(kernel))) {
     const u = Array.from(
       { length: WINOGRAD_POINTS },
-      (_, k) => derivedWeight(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,
+      (_, k) => cachedDerived(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,
     );
     return winogradConv2d(x, u);
   }
