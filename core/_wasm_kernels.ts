@@ -28,7 +28,7 @@ type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 type Rounding = "floor" | "round" | "ceil" | undefined;
 
 /** The part of the wasm backend object that the JS kernels use. */
-interface HeapBackend {
+export interface HeapBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
 }
@@ -102,6 +102,34 @@ function touchedInput(
   return padOrCrop(x, top, needH - top - info.inHeight, left, needW - left - info.inWidth);
 }
 
+/** Attributes the convolution backprop kernels share (tfjs's names). */
+interface ConvAttrs {
+  strides: number | [number, number];
+  /** Absent for the Conv2D backprops (no dilation). */
+  dilations?: number | [number, number];
+  pad: Pad;
+  dimRoundingMode?: Rounding;
+}
+
+/** NHWC geometry of a (depthwise) convolution of `inShape` by `filterShape` under `attrs`. */
+function convInfo(
+  inShape: [number, number, number, number],
+  filterShape: [number, number, number, number],
+  attrs: ConvAttrs,
+  depthwise: boolean,
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    inShape,
+    filterShape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    depthwise,
+    "channelsLast",
+  );
+}
+
 /**
  * dW[i,j,c,o] = sum_{b,y,x} xpad[b, y*sH + i, x*sW + j, c] * dy[b,y,x,o]:
  * a stride-1 convolution of x (channels as batch, batch as channels) with
@@ -111,11 +139,8 @@ function conv2DBackpropFilter(
   args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
 ): tf.Tensor {
   const { inputs } = args;
-  const attrs = (args.attrs ?? {}) as unknown as {
-    strides: number | [number, number];
-    pad: Pad;
+  const attrs = (args.attrs ?? {}) as unknown as ConvAttrs & {
     dataFormat?: "NHWC" | "NCHW";
-    dimRoundingMode?: Rounding;
     filterShape: [number, number, number, number];
   };
   return tf.tidy(() => {
@@ -125,16 +150,7 @@ function conv2DBackpropFilter(
       x = tf.transpose(x, [0, 2, 3, 1]);
       dy = tf.transpose(dy, [0, 2, 3, 1]);
     }
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape,
-      attrs.filterShape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      "channelsLast",
-    );
+    const info = convInfo(x.shape, attrs.filterShape, attrs, false);
     const xp = touchedInput(x, info);
     const xT = tf.transpose(xp, [3, 1, 2, 0]); // [inC, needH, needW, batch]
     const f = tf.transpose(dy, [1, 2, 0, 3]); // [outH, outW, batch, outC]
@@ -152,27 +168,14 @@ function depthwiseBackpropFilter(
   args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
 ): tf.Tensor {
   const { inputs } = args;
-  const attrs = (args.attrs ?? {}) as unknown as {
-    strides: number | [number, number];
-    dilations: number | [number, number];
-    pad: Pad;
-    dimRoundingMode?: Rounding;
+  const attrs = (args.attrs ?? {}) as unknown as ConvAttrs & {
     filterShape: [number, number, number, number];
   };
   return tf.tidy(() => {
     const x = asTensor(inputs, "x");
     const dy = asTensor(inputs, "dy");
     const [fH, fW, inC, mult] = attrs.filterShape;
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape,
-      attrs.filterShape,
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      true,
-      "channelsLast",
-    );
+    const info = convInfo(x.shape, attrs.filterShape, attrs, true);
     const [b] = x.shape;
     const { outHeight: oH, outWidth: oW, strideHeight: sH, strideWidth: sW } = info;
     const [dH, dW] = [info.dilationHeight, info.dilationWidth];
@@ -249,27 +252,14 @@ function depthwiseBackpropInput(
   args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
 ): tf.Tensor {
   const { inputs } = args;
-  const attrs = (args.attrs ?? {}) as unknown as {
-    strides: number | [number, number];
-    dilations: number | [number, number];
-    pad: Pad;
-    dimRoundingMode?: Rounding;
+  const attrs = (args.attrs ?? {}) as unknown as ConvAttrs & {
     inputShape: [number, number, number, number];
   };
   return tf.tidy(() => {
     const dy = asTensor(inputs, "dy");
     const filter = asTensor(inputs, "filter");
     const [fH, fW, inC, mult] = filter.shape;
-    const info = tf.backend_util.computeConv2DInfo(
-      attrs.inputShape,
-      filter.shape,
-      attrs.strides,
-      attrs.dilations ?? 1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      true,
-      "channelsLast",
-    );
+    const info = convInfo(attrs.inputShape, filter.shape, attrs, true);
     const [b, inH, inW] = attrs.inputShape;
     const ch = inC * mult;
     const g = stuffAndPad(dy, info, inH, inW);
@@ -361,11 +351,8 @@ function maxPoolGrad(
 function conv2DBackpropInput(
   args: { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap },
 ): tf.Tensor {
-  const attrs = (args.attrs ?? {}) as unknown as {
-    strides: number | [number, number];
-    pad: Pad;
+  const attrs = (args.attrs ?? {}) as unknown as ConvAttrs & {
     dataFormat?: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
     inputShape: [number, number, number, number];
   };
   return tf.tidy(() => {
@@ -376,16 +363,7 @@ function conv2DBackpropInput(
       ? [attrs.inputShape[0], attrs.inputShape[2], attrs.inputShape[3], attrs.inputShape[1]]
       : attrs.inputShape;
     if (nchw) dy = tf.transpose(dy, [0, 2, 3, 1]) as Tensor4D;
-    const info = tf.backend_util.computeConv2DInfo(
-      inShape,
-      filter.shape,
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      "channelsLast",
-    );
+    const info = convInfo(inShape, filter.shape, attrs, false);
     const [, inH, inW] = inShape;
     const g = stuffAndPad(dy, info, inH, inW);
     const wf = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]);
