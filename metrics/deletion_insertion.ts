@@ -234,28 +234,30 @@ export function gaussianBlur(
   }
   if (!(sigma > 0)) return image.slice();
   const k = gaussianKernel(sigma);
+  const horizontal = blurAxis(image, height, width, c, k, true);
+  return blurAxis(horizontal, height, width, c, k, false);
+}
+
+/** One pass of a separable blur with kernel `k` along x or y, edges clamped. */
+function blurAxis(
+  src: Float32Array,
+  height: number,
+  width: number,
+  c: number,
+  k: Float64Array,
+  alongX: boolean,
+): Float32Array {
   const r = (k.length - 1) / 2;
-  const tmp = new Float32Array(image.length);
-  const out = new Float32Array(image.length);
+  const out = new Float32Array(src.length);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       for (let ch = 0; ch < c; ch++) {
         let s = 0;
         for (let i = -r; i <= r; i++) {
-          const xx = Math.min(width - 1, Math.max(0, x + i));
-          s += k[i + r] * image[(y * width + xx) * c + ch];
-        }
-        tmp[(y * width + x) * c + ch] = s;
-      }
-    }
-  }
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let ch = 0; ch < c; ch++) {
-        let s = 0;
-        for (let i = -r; i <= r; i++) {
-          const yy = Math.min(height - 1, Math.max(0, y + i));
-          s += k[i + r] * tmp[(yy * width + x) * c + ch];
+          const at = alongX
+            ? y * width + Math.min(width - 1, Math.max(0, x + i))
+            : Math.min(height - 1, Math.max(0, y + i)) * width + x;
+          s += k[i + r] * src[at * c + ch];
         }
         out[(y * width + x) * c + ch] = s;
       }
