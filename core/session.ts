@@ -11,6 +11,7 @@
  */
 import { checkLayer, type LayerNode, type ModelGraph, readGraph } from "./graph.ts";
 import type { Op } from "./layer_ops.ts";
+import { type PoolPadding, pytorchPoolPadding } from "./pool_padding.ts";
 import { type LayersModel, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 
 /** What a backward rule is given for one op. */
@@ -263,6 +264,17 @@ export class ForwardPass implements Pass {
   }
 }
 
+/** Options of {@linkcode ModelSession}. */
+export interface ModelSessionOptions {
+  /**
+   * `zeros` (default): the model's own semantics. `pytorch`: a ZeroPadding2D that feeds a
+   * `valid` max-pool runs as one max-pool with -inf padding, like PyTorch's
+   * `MaxPool2d(padding=p)` (see `core/pool_padding.ts`); set it for models exported from
+   * PyTorch.
+   */
+  readonly poolPadding?: PoolPadding;
+}
+
 /**
  * A tfjs LayersModel prepared for saliency: graph facts plus the executor.
  *
@@ -287,9 +299,10 @@ export class ModelSession implements Session {
   readonly supportsRules = true;
 
   /** Wraps a loaded LayersModel (reads its graph once). */
-  constructor(model: LayersModel) {
+  constructor(model: LayersModel, options: ModelSessionOptions = {}) {
     this.model = model;
-    this.graph = readGraph(model);
+    const graph = readGraph(model);
+    this.graph = options.poolPadding === "pytorch" ? pytorchPoolPadding(graph) : graph;
     this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
   }
 

@@ -44,6 +44,10 @@
  *   contrast. This reproduces the maps of the gradual-extrapolation paper's code, where
  *   TorchRay (torch < 2.0, input requiring grad, saliency layer == contrast layer) silently
  *   lost the contrast. Only one backward pass is run then.
+ * - `plainAdd` (boolean, default false, both methods): pass the signal through a residual `add`
+ *   with its ordinary gradient (a copy to every summand) instead of the share rule: TorchRay's
+ *   EB on a torchvision ResNet without `update_resnet` (the add is then a plain tensor op that
+ *   its EB context does not patch). Mass is no longer conserved.
  *
  * @example
  * ```ts
@@ -141,6 +145,8 @@ export interface ExcitationRuleOptions {
    * negated classifier). The caller disposes the tensors it holds once the passes are done.
    */
   readonly denominators?: Map<string, Tensor>;
+  /** Give `add` ops their ordinary gradient (a copy per summand) instead of the share rule. */
+  readonly plainAdd?: boolean;
 }
 
 /** The rule context's op as a key of {@linkcode ExcitationRuleOptions.denominators}. */
@@ -268,7 +274,7 @@ export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
       case "batch_norm":
         return [ctx.dy];
       case "add":
-        return shareRule(ctx);
+        return opts.plainAdd ? undefined : shareRule(ctx);
       default:
         if (!hasExcitationRule(op)) throw noRule(op);
         return undefined;
@@ -427,6 +433,7 @@ interface Plan {
   classifier: string;
   contrast: string;
   dropContrast: boolean;
+  plainAdd: boolean;
   mainScope: Set<string>;
   contrastScope: Set<string>;
 }
@@ -486,6 +493,7 @@ function makePlan(
     );
   }
   const dropContrast = contrastive && parseBool(options.dropContrast, "dropContrast", who);
+  const plainAdd = parseBool(options.plainAdd, "plainAdd", who);
   let contrast = layer;
   if (contrastive && !dropContrast) {
     contrast = optLayer(graph, options, "contrastLayer") ?? defaultContrastLayer(graph, layer);
@@ -503,7 +511,7 @@ function makePlan(
   const mainScope = pathFrom(graph, layer);
   checkRules(graph, mainScope);
   const contrastScope = pathFrom(graph, contrast);
-  return { layer, classifier, contrast, dropContrast, mainScope, contrastScope };
+  return { layer, classifier, contrast, dropContrast, plainAdd, mainScope, contrastScope };
 }
 
 function requirements(plan: Plan): Requirements {
@@ -514,7 +522,7 @@ function requirements(plan: Plan): Requirements {
 function ebSignal(pass: Pass, seed: Tensor, plan: Plan): Tensor {
   return pass.backward(seed, {
     wrt: [plan.layer],
-    rule: excitationRule({ scope: plan.mainScope }),
+    rule: excitationRule({ scope: plan.mainScope, plainAdd: plan.plainAdd }),
   })[0];
 }
 
@@ -528,7 +536,12 @@ function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Ten
   try {
     [contrast] = pass.backward(seed, {
       wrt: [plan.contrast],
-      rule: excitationRule({ scope: plan.contrastScope, negate: plan.classifier, denominators }),
+      rule: excitationRule({
+        scope: plan.contrastScope,
+        negate: plan.classifier,
+        denominators,
+        plainAdd: plan.plainAdd,
+      }),
     });
     const c = contrast;
     const subtract = (g: Tensor): Tensor => g.sub(c);
@@ -541,7 +554,7 @@ function cebSignal(pass: Pass, seed: Tensor, plan: Plan, inputName: string): Ten
     }
     return pass.backward(seed, {
       wrt: [plan.layer],
-      rule: excitationRule({ scope: plan.mainScope, denominators }),
+      rule: excitationRule({ scope: plan.mainScope, denominators, plainAdd: plan.plainAdd }),
       transform: { [plan.contrast]: subtract },
     })[0];
   } finally {
