@@ -540,6 +540,8 @@ def main():
     ap.add_argument("--torchray", default=os.environ.get("TORCHRAY_DIR"))
     ap.add_argument("--pgc", default=os.environ.get("PGC_DIR"))
     ap.add_argument("--gradual", default=os.environ.get("GRADUAL_DIR"))
+    ap.add_argument("--revisions", default=os.environ.get("REF_REVISIONS", ""),
+                    help="commits of the three checkouts, 'torchray,pgc,gradual' (recorded)")
     ap.add_argument("--out", default="tests/fixtures/resnet_tiny")
     ap.add_argument("--inputs", default="tests/fixtures/vgg_tiny/input_images.bin",
                     help="the four fixture images [4,64,64,3] float32 (vgg_tiny's)")
@@ -563,6 +565,7 @@ def main():
     fc_search = build_weights(nodes, model, calibration_images(), inputs)
     total = finish_weights(nodes)
     nparams = sum(p.numel() for p in model.parameters())
+    nbuffers = sum(b.numel() for k, b in model.named_buffers() if "running" in k)
     with torch.no_grad():
         logits = model(nchw(inputs, torch.float32)).numpy()
     targets = [int(v) for v in logits.argmax(1)]
@@ -600,6 +603,7 @@ def main():
         "torchray_auto_classifier_layer": "fc",
         "fc_search": fc_search,
         "parameters": nparams,
+        "parameters_plus_bn_running_stats": nparams + nbuffers,
         "gradcam_torchray_conv_vs_relu_maxabs": float(np.abs(
             f32["gradcam_torchray_conv"] - f32["gradcam_torchray_relu"]).max()),
         "gradcam_torchray_leaf_vs_inputgrad_maxabs": float(np.abs(
@@ -675,8 +679,12 @@ def main():
         "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
                      "torchvision": torchvision.__version__, "numpy": np.__version__,
                      "cv2": cv2.__version__},
-        "third_party": {"torchray": a.torchray, "pytorch_grad_cam": a.pgc,
-                        "gradual_extrapolation": a.gradual},
+        "third_party": dict(zip(
+            ["torchray", "pytorch_grad_cam", "gradual_extrapolation"],
+            [f"{repo}@{rev}" if rev else repo for repo, rev in zip(
+                ["facebookresearch/TorchRay", "jacobgil/pytorch-grad-cam",
+                 "szandala/gradual-extrapolation"],
+                (a.revisions.split(",") + ["", "", ""])[:3])])),
         "stubs": [f"{s} (placeholder module: imported by pytorch-grad-cam, unused here)"
                   for s in stubs],
         "byte_order": "little-endian float32, C-order (row-major) as given by 'shape'",

@@ -161,9 +161,9 @@ export function layerNameMap(
   }
   for (const n of archNodes) {
     const outs = n.pytorch_output_of;
-    const claims = outs === undefined || outs === null
-      ? [n.name]
-      : (Array.isArray(outs) ? outs : [outs]);
+    // A node claims its module's name (a module called twice, like a block's ReLU, thus
+    // becomes ambiguous) and the modules whose output it is.
+    const claims = [n.name, ...(outs === undefined || outs === null ? [] : [outs].flat())];
     for (const c of claims) add(c, n.tf_name);
   }
   return map;
