@@ -11,7 +11,7 @@
  */
 import { checkLayer, type LayerNode, type ModelGraph, readGraph } from "./graph.ts";
 import type { Op } from "./layer_ops.ts";
-import { type PoolPadding, pytorchPoolPadding } from "./pool_padding.ts";
+import { pytorchPoolPadding } from "./pool_padding.ts";
 import { type LayersModel, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 
 /** What a backward rule is given for one op. */
@@ -272,7 +272,7 @@ export interface ModelSessionOptions {
    * `MaxPool2d(padding=p)` (see `core/pool_padding.ts`); set it for models exported from
    * PyTorch.
    */
-  readonly poolPadding?: PoolPadding;
+  readonly poolPadding?: "zeros" | "pytorch";
 }
 
 /**
