@@ -55,7 +55,7 @@ export function vggInput(n = 2): Tensor4D {
  * passes per image instead of 512).
  */
 const CHEAP: Record<string, ExplainRequest> = {
-  "score-cam": { layer: "features_1", methodOptions: { batchSize: 32 } },
+  "score-cam": { layer: "features_1", methodOptions: { batchSize: 8 } },
   "smooth-grad": { methodOptions: { samples: 2 } },
   "integrated-gradients": { methodOptions: { steps: 2 } },
 };
