@@ -20,7 +20,11 @@
  * `--batches 1,8`, `--models vgg16,shapes-resnet`, `--winograd auto|all|off`, `--no-torch`,
  * `--no-profile`,
  * `--idle-wait S`, `--print FILE` (reprint the tables of a saved results.json), `--json FILE`
- * (where to write the results; default `bench/results.json`).
+ * (where to write the results; default `bench/results.json`), `--torchray DIR` / `--pgc DIR`
+ * (or `GRADUAL_TORCHRAY` / `GRADUAL_PGC`): also time the real TorchRay (`grad_cam`,
+ * `contrastive_excitation_backprop`) and pytorch-grad-cam (`GradCAM`) imported from a checkout
+ * at DIR, on the same model and input, with all cores (rows `torchray-Nt`, `pgc-Nt`); skipped
+ * with a message when not given or when they fail to import.
  *
  * @module
  */
@@ -220,6 +224,14 @@ async function torchVersion(): Promise<string | undefined> {
   }
 }
 
+/** An environment variable, or undefined (also without `--allow-env`). */
+function envVar(name: string): string | undefined {
+  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+    return undefined;
+  }
+  return Deno.env.get(name) || undefined;
+}
+
 /** Deterministic shuffle (mulberry32). */
 function shuffle<T>(items: T[], seed: number): T[] {
   let s = seed >>> 0;
@@ -283,6 +295,10 @@ async function main(): Promise<void> {
     Deno.exit(2);
   }
 
+  const libDirs: Record<string, string | undefined> = {
+    torchray: opt("--torchray", "") || envVar("GRADUAL_TORCHRAY"),
+    pgc: opt("--pgc", "") || envVar("GRADUAL_PGC"),
+  };
   const tv = flag("--no-torch") ? undefined : await torchVersion();
   if (!tv) {
     const msg = flag("--no-torch")
@@ -308,9 +324,16 @@ async function main(): Promise<void> {
       }
     }
     const variants: Variant[] = [];
-    const start = async (name: string, w: Worker, torch: boolean) => {
+    const start = async (name: string, w: Worker, torch: boolean, optional = false) => {
       const t0 = performance.now();
       const info = await w.send({ cmd: "init" });
+      if (!info.ok && optional) {
+        const msg = `${model} ${name}: skipped (init failed: ${info.error})`;
+        console.log(msg);
+        notes.push(msg);
+        await w.close();
+        return;
+      }
       if (!info.ok) throw new Error(`${name}: init failed: ${info.error}`);
       console.error(
         `[bench] ${model} ${name}: ready in ${fmt((performance.now() - t0) / 1000, 1)} s`,
@@ -345,6 +368,26 @@ async function main(): Promise<void> {
       for (const t of threadCounts) {
         const args = [new URL("torch_bench.py", HERE).pathname, "--threads", String(t)];
         await start(`torch-${t}t`, new Worker(`torch-${t}t`, PYTHON, args), true);
+      }
+      // The real libraries, with all cores only (the comparison people make).
+      const t = threadCounts[threadCounts.length - 1];
+      for (const [impl, dir] of Object.entries(libDirs)) {
+        if (!dir) {
+          const msg = `${impl}: not timed (give --${impl} DIR or GRADUAL_${impl.toUpperCase()})`;
+          console.log(msg);
+          notes.push(msg);
+          continue;
+        }
+        const args = [
+          new URL("torch_bench.py", HERE).pathname,
+          "--threads",
+          String(t),
+          "--impl",
+          impl,
+          "--lib",
+          dir,
+        ];
+        await start(`${impl}-${t}t`, new Worker(`${impl}-${t}t`, PYTHON, args), true, true);
       }
     }
     const ours = variants.find((v) => !v.torch)!;
@@ -476,6 +519,8 @@ function printTable(
       "foreign cores",
       "all-cores speedup",
       "ours/torch",
+      "ours/torchray",
+      "ours/pgc",
       "gradual/base",
     ];
     console.log(`| ${head.join(" | ")} |`);
@@ -486,7 +531,11 @@ function printTable(
         if (!r) continue;
         const one = find(m, b, op, v.replace(/-\d+t$/, "-1t"));
         const speed = v.endsWith("-1t") || !one ? "" : `${fmt(one.perImageMs / r.perImageMs, 2)}x`;
-        const tw = v.startsWith("ours") ? find(m, b, op, v.replace("ours", "torch")) : undefined;
+        const vs2 = (lib: string): Row | undefined =>
+          v.startsWith("ours") ? find(m, b, op, v.replace("ours", lib)) : undefined;
+        const tw = vs2("torch");
+        const ratio = (other: Row | undefined): string =>
+          other ? fmt(r.perImageMs / other.perImageMs, 2) : "";
         const base = op === "gradual-gradcam" ? "gradcam" : op === "gradual-ceb" ? "ceb" : "";
         const br = base ? find(m, b, base as Op, v) : undefined;
         console.log(
@@ -500,7 +549,9 @@ function printTable(
               fmt(r.cpuOverWall, 2),
               fmt(r.foreignCores, 2),
               speed,
-              tw ? fmt(r.perImageMs / tw.perImageMs, 2) : "",
+              ratio(tw),
+              ratio(vs2("torchray")),
+              ratio(vs2("pgc")),
               br ? fmt(r.perImageMs / br.perImageMs, 3) : "",
             ].join(" | ")
           } |`,

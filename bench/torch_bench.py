@@ -20,8 +20,16 @@ operations as the reference Python implementations perform them.
 Written from the published descriptions; no code was copied from TorchRay or
 pytorch-grad-cam.
 
+With `--impl torchray --lib DIR` or `--impl pgc --lib DIR` the same model and input are
+explained by the real libraries instead, imported from DIR (a checkout of
+facebookresearch/TorchRay or jacobgil/pytorch-grad-cam, with their Python requirements
+importable): TorchRay's `grad_cam` and `contrastive_excitation_backprop` (ops `gradcam`,
+`ceb`), pytorch-grad-cam's `GradCAM` (op `gradcam`, its full call: maps resized to the input
+and min-max scaled). Nothing of theirs is copied here.
+
 Protocol (as bench/_worker.ts): one JSON command per line on stdin, one `@@{json}` answer
-per line on stdout. Usage: `/usr/bin/python3 bench/torch_bench.py --threads 1`.
+per line on stdout. Usage: `/usr/bin/python3 bench/torch_bench.py --threads 1
+[--impl lean|torchray|pgc] [--lib DIR]`.
 """
 
 import json
@@ -328,17 +336,46 @@ class Gradual:
         return (h - h.min()) / (h.max() - h.min())
 
 
+def count_backward(_m, _i, out):
+    """Forward hook on the model: counts the backward passes that reach its output."""
+    if out.requires_grad:
+        out.register_hook(lambda g: COUNT.__setitem__("bwd", COUNT["bwd"] + 1))
+
+
+IMPL_OPS = {
+    "lean": ["fwd", "gradcam", "gradual-gradcam", "ceb", "gradual-ceb"],
+    "torchray": ["gradcam", "ceb"],
+    "pgc": ["gradcam"],
+}
+
+
 class Bench:
-    def __init__(self):
+    def __init__(self, impl="lean"):
         t0 = time.perf_counter()
         self.model = load_vgg16()
         self.build_ms = (time.perf_counter() - t0) * 1000
+        self.impl = impl
         self.model.register_forward_pre_hook(lambda *_: COUNT.__setitem__("fwd", COUNT["fwd"] + 1))
+        if impl != "lean":
+            self.model.register_forward_hook(count_backward)
         self.layer_cam = self.model.features[29]  # ReLU after features.28
         self.layer_ceb = self.model.features[18]
         self.classifier = self.model.classifier[6]
         self.inputs = {}
         self.targets = {}
+        if impl == "torchray":
+            from torchray.attribution.excitation_backprop import contrastive_excitation_backprop
+            from torchray.attribution.grad_cam import grad_cam as torchray_grad_cam
+            self.lib = {"gradcam": torchray_grad_cam, "ceb": contrastive_excitation_backprop}
+        elif impl == "pgc":
+            # As its users run it: a model whose parameters require grad (pgc's backward
+            # needs a graph; the input does not require grad).
+            for p in self.model.parameters():
+                p.requires_grad_(True)
+            from pytorch_grad_cam import GradCAM
+            from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+            self.lib = {"cam": GradCAM(model=self.model, target_layers=[self.layer_cam]),
+                        "target": ClassifierOutputTarget}
 
     def inp(self, batch):
         if batch not in self.inputs:
@@ -351,6 +388,17 @@ class Bench:
     def op(self, name, batch):
         x, t = self.inp(batch)
         m = self.model
+        if self.impl == "torchray" and name == "gradcam":
+            return self.lib["gradcam"](m, x, t, saliency_layer=self.layer_cam)
+        if self.impl == "torchray" and name == "ceb":
+            return self.lib["ceb"](m, x, t, saliency_layer=self.layer_ceb,
+                                   contrast_layer=self.layer_ceb,
+                                   classifier_layer=self.classifier)
+        if self.impl == "pgc" and name == "gradcam":
+            targets = [self.lib["target"](int(c)) for c in t]
+            return self.lib["cam"](input_tensor=x, targets=targets)
+        if self.impl != "lean":
+            raise ValueError(f"{self.impl}: op {name} not timed")
         if name == "fwd":
             with torch.no_grad():
                 return m(x)
@@ -385,6 +433,9 @@ def main():
     if "--threads" in sys.argv:
         threads = int(sys.argv[sys.argv.index("--threads") + 1])
     torch.set_num_threads(threads)
+    impl = sys.argv[sys.argv.index("--impl") + 1] if "--impl" in sys.argv else "lean"
+    if "--lib" in sys.argv:
+        sys.path.insert(0, sys.argv[sys.argv.index("--lib") + 1])
     bench = None
 
     def say(o):
@@ -401,14 +452,14 @@ def main():
                 say({"ok": True, "peakRssMiB": peak_rss_mib()})
                 return
             if cmd["cmd"] == "init":
-                bench = Bench()
+                bench = Bench(impl)
                 x, _ = bench.inp(1)
                 with torch.no_grad():
                     logits = bench.model(x)[0].tolist()
                 say({"ok": True, "threads": torch.get_num_threads(), "torch": torch.__version__,
                      "buildMs": bench.build_ms, "logits0": logits,
                      "argmax0": int(np.argmax(logits)), "rssMiB": rss_mib(),
-                     "ops": ["fwd", "gradcam", "gradual-gradcam", "ceb", "gradual-ceb"]})
+                     "ops": IMPL_OPS[impl], "impl": impl})
             elif cmd["cmd"] == "run":
                 batch = cmd.get("batch", 1)
                 bench.inp(batch)

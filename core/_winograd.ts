@@ -93,12 +93,13 @@ function transforms(): Transforms {
  * packed copies):
  * - `"auto"` (default): the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56
  *   block: +40 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
- *   and a Grad-CAM process would outgrow 1.5 GB); and, as in `"all"`, the weights that
- *   methods which already keep copies of the weights derive for their backward passes
- *   (excitation backprop's positive kernels and their flipped versions; see
- *   `DerivedWeightOptions.anyWidthWinograd`).
+ *   and a Grad-CAM process would outgrow 1.5 GB).
  * - `"all"`: wherever it pays; fastest.
  * - `"off"`: never; every convolution is the direct one.
+ *
+ * Weights marked `exact` (`DerivedWeightOptions.exact` in `tensor.ts`: excitation backprop's
+ * positive kernels and their flipped versions) never take the path, in any mode: Winograd's
+ * rounding error is relative to a layer's largest outputs, and EB divides by each output.
  *
  * In `"auto"` and `"all"` the cached transforms total at most 1 GiB (the wasm heap ends at
  * 4 GiB); convolutions past that budget stay direct.
@@ -148,8 +149,8 @@ function admit(kernel: Tensor): boolean {
  * enough that the matrix products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on
  * VGG16, 64->64 at 224x224 gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x,
  * 512->512 at 28x28 2.8x on one thread), and the channels / memory budget of the
- * {@link WinogradMode} (`anyWidth`: the kernel may take the path at any width in `"auto"`). A
- * `true` answer admits the kernel to the budget: call it only for a convolution about to run.
+ * {@link WinogradMode}. A `true` answer admits the kernel to the budget: call it only for a
+ * convolution about to run.
  */
 export function winogradApplies(
   x: Tensor,
@@ -157,7 +158,6 @@ export function winogradApplies(
   strides: readonly [number, number],
   padding: string,
   dilations: readonly [number, number],
-  anyWidth = false,
 ): boolean {
   if (mode === "off" || tf.getBackend() !== "wasm") return false;
   // Under tf.grad / tf.grads the direct op, whose gradient tfjs knows (the path's kernels have none).
@@ -168,7 +168,7 @@ export function winogradApplies(
   if (strides[0] !== 1 || strides[1] !== 1 || dilations[0] !== 1 || dilations[1] !== 1) {
     return false;
   }
-  if (mode === "auto" && !anyWidth && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
+  if (mode === "auto" && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
   const [, h, w] = x.shape;
   return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48 && admit(kernel);
 }

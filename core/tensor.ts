@@ -177,17 +177,20 @@ interface Derived {
 }
 
 const derivedCache = new Map<Tensor, Derived>();
-/** Derived weights that take the Winograd path at any width in `auto` mode. */
-const anyWidth = new WeakSet<Tensor>();
+/** Weights whose convolutions always run direct (see {@linkcode DerivedWeightOptions.exact}). */
+const exactOnly = new WeakSet<Tensor>();
 
 /** Options of {@linkcode derivedWeight}. */
 export interface DerivedWeightOptions {
   /**
-   * Let convolutions with this weight take the Winograd path in `auto` mode whatever their
-   * width (as in `all`): for weights only methods that already keep weight copies derive,
-   * such as excitation backprop's positive kernels.
+   * Convolutions ({@linkcode conv2d}, {@linkcode sameConvTranspose}) with this weight, and
+   * with its {@linkcode flippedKernel}, always run the direct convolution, in every Winograd
+   * mode. For methods that divide by a convolution's output or by per-position sums, such as
+   * excitation backprop's `z = W+ x` and `W+ᵀ (g / z)`: Winograd's rounding error is of the
+   * order of a layer's LARGEST outputs (1e-5 of them), not of each output, so where an output
+   * is small (a small denominator) its relative error is not small.
    */
-  anyWidthWinograd?: boolean;
+  exact?: boolean;
 }
 
 /** Frees the derived weights of disposed sources, and of sources whose data was replaced. */
@@ -233,21 +236,21 @@ function cachedDerived(
   if (!t) {
     t = tf.keep(tf.tidy(make));
     d.entries.set(key, t);
-    if (opts.anyWidthWinograd) anyWidth.add(t);
+    if (opts.exact) exactOnly.add(t);
   }
   return t;
 }
 
 /**
  * HWIO kernel flipped in space with in/out swapped: `conv2d` with it is `conv2dTranspose`.
- * Inherits {@linkcode DerivedWeightOptions.anyWidthWinograd} from `kernel`.
+ * Inherits {@linkcode DerivedWeightOptions.exact} from `kernel`.
  */
 export function flippedKernel(kernel: Tensor): Tensor4D {
   return derivedWeight(
     kernel,
     "flipped",
     () => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]),
-    { anyWidthWinograd: anyWidth.has(kernel) },
+    { exact: exactOnly.has(kernel) },
   ) as Tensor4D;
 }
 
@@ -265,7 +268,8 @@ export function conv2d(
   dilations: readonly [number, number] = [1, 1],
 ): Tensor4D {
   purgeDerived(); // before the Winograd budget counts what is cached
-  if (winogradApplies(x, kernel, strides, padding, dilations, anyWidth.has(kernel))) {
+  const exact = exactOnly.has(kernel);
+  if (!exact && winogradApplies(x, kernel, strides, padding, dilations)) {
     const u = Array.from(
       { length: WINOGRAD_POINTS },
       (_, k) => cachedDerived(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,

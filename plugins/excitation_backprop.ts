@@ -179,8 +179,8 @@ function positivePart(kernel: Tensor, negate: boolean): Tensor {
     kernel,
     negate ? "eb-negative" : "eb-positive",
     () => negate ? tf.relu(tf.neg(kernel)) : tf.relu(kernel),
-    // EB already keeps a copy of every weight; its convolutions take Winograd at any width.
-    { anyWidthWinograd: true },
+    // EB divides by z = W+ x: its convolutions must be exact, never Winograd (see `exact`).
+    { exact: true },
   );
 }
 

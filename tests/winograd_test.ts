@@ -79,7 +79,6 @@ Deno.test("winograd: only where it applies; off and non-wasm use the direct conv
   withMode("auto", () => {
     assert(yes(k));
     assert(!yes(wide), "auto keeps the memory of 512x512 kernels' transforms off");
-    assert(winogradApplies(x, wide, [1, 1], "same", [1, 1], true), "...but not for derived ones");
     assert(!yes(k, [2, 2]) && !yes(k, [1, 1], "valid") && !yes(k, [1, 1], "same", [2, 2]));
     assert(!yes(k5) && !yes(thin));
   });
@@ -127,51 +126,51 @@ Deno.test("winograd: a model's forward pass takes it, matches the direct pass, l
   model.dispose();
 });
 
-Deno.test("winograd: c-EB on its derived kernels (auto) matches the direct convolutions", async () => {
+Deno.test("winograd: EB and c-EB never take it, in any mode; their maps equal the direct ones", async () => {
   const model = tf.sequential({
     layers: [
-      // 3->512 and the model's 512->512 kernels stay direct in auto; only derived ones qualify.
       tf.layers.conv2d({
         name: "wino_c1",
         inputShape: [10, 10, 3],
-        filters: 512,
+        filters: 256,
         kernelSize: 3,
         padding: "same",
         activation: "relu",
       }),
-      tf.layers.conv2d({ filters: 512, kernelSize: 3, padding: "same", activation: "relu" }),
+      tf.layers.conv2d({ filters: 256, kernelSize: 3, padding: "same", activation: "relu" }),
       tf.layers.globalAveragePooling2d({}),
       tf.layers.dense({ units: 4 }),
     ],
   });
   const x = rand([1, 10, 10, 3], 9, 0, 1) as tf.Tensor4D;
-  const run = async (m: "auto" | "off"): Promise<Float32Array> => {
-    setWinograd(m);
-    try {
-      const [e] = await explain(model, x, { method: "c-eb", layer: "wino_c1", targets: 1 });
-      return e.map;
-    } finally {
-      setWinograd("auto");
-    }
-  };
-  const direct = await run("off");
-  const fast = await run("auto"); // caches the derived kernels and their transforms
-  let maxDiff = 0;
-  direct.forEach((v, i) => maxDiff = Math.max(maxDiff, Math.abs(v - fast[i])));
-  assert(maxDiff < 1e-3, `c-EB map differs by ${maxDiff}`);
-  const after = tf.memory().numTensors;
-  const profile = await tf.profile(async () => {
-    await run("auto");
-    return [];
-  });
-  assert(profile.kernels.some((k) => k.name === "GradualWinogradGather"), "Winograd ran");
-  assertEquals(tf.memory().numTensors, after);
-  const forwardOnly = await tf.profile(() => {
-    const pass = new ModelSession(model).forward(x);
-    pass.dispose();
-    return [];
-  });
-  assert(!forwardOnly.kernels.some((k) => k.name === "GradualWinogradGather"), "model kernels");
+  const gathers = (p: { kernels: { name: string }[] }): number =>
+    p.kernels.filter((k) => k.name === "GradualWinogradGather").length;
+  for (const method of ["eb", "c-eb"]) {
+    const run = (m: "all" | "off"): Promise<Float32Array> =>
+      withMode(m, async () => {
+        const [e] = await explain(model, x, { method, layer: "wino_c1", targets: 1 });
+        return e.map;
+      });
+    const direct = await run("off");
+    const fast = await run("all"); // the model's 256->256 kernel takes Winograd forward
+    let maxDiff = 0;
+    direct.forEach((v, i) => maxDiff = Math.max(maxDiff, Math.abs(v - fast[i])));
+    assert(maxDiff < 1e-4, `${method} map differs by ${maxDiff}`);
+    const before = tf.memory().numTensors;
+    const withEb = await tf.profile(async () => {
+      await run("all");
+      return [];
+    });
+    assertEquals(tf.memory().numTensors, before, `${method} leaks`);
+    const forwardOnly = await tf.profile(() =>
+      withMode("all", () => {
+        new ModelSession(model).forward(x).dispose();
+        return [];
+      })
+    );
+    assert(gathers(forwardOnly) > 0, "the forward pass takes Winograd in all mode");
+    assertEquals(gathers(withEb), gathers(forwardOnly), `${method}: backward rules run direct`);
+  }
   tf.dispose(x);
   model.dispose();
 });
@@ -212,16 +211,19 @@ Deno.test("winograd: tf.grad through conv2d takes the direct op (the path has no
   tf.dispose([x, k, viaPath, direct]);
 });
 
-Deno.test("winograd: auto leaves wide flipped model kernels direct, takes EB's derived ones", async () => {
-  const x = tf.zeros([1, 16, 16, 512]) as tf.Tensor4D;
-  const k = tf.zeros([3, 3, 512, 512]);
-  const takesPath = async (kernel: tf.Tensor): Promise<boolean> => {
-    const p = await tf.profile(() => withMode("auto", () => conv2d(x, kernel)));
+Deno.test("winograd: exact derived weights and their flipped kernels stay direct in every mode", async () => {
+  const x = tf.zeros([1, 16, 16, 256]) as tf.Tensor4D;
+  const k = tf.zeros([3, 3, 256, 256]);
+  const takesPath = async (kernel: tf.Tensor, m: "auto" | "all"): Promise<boolean> => {
+    const p = await tf.profile(() => withMode(m, () => conv2d(x, kernel)));
     tf.dispose(p.result as tf.Tensor);
     return p.kernels.some((kk) => kk.name === "GradualWinogradGather");
   };
-  assert(!(await takesPath(flippedKernel(k))), "gradient methods' flipped kernels: direct");
-  const wPlus = derivedWeight(k, "test-positive", () => tf.relu(k), { anyWidthWinograd: true });
-  assert(await takesPath(flippedKernel(wPlus)), "EB's flipped W+: Winograd");
+  assert(await takesPath(k, "auto"), "a 256->256 model kernel takes it in auto");
+  const wPlus = derivedWeight(k, "test-positive", () => tf.relu(k), { exact: true });
+  for (const m of ["auto", "all"] as const) {
+    assert(!(await takesPath(wPlus, m)), `exact W+: direct in ${m}`);
+    assert(!(await takesPath(flippedKernel(wPlus), m)), `flipped exact W+: direct in ${m}`);
+  }
   tf.dispose([x, k]);
 });
