@@ -269,7 +269,7 @@ class Compiler {
       case "FusedBatchNormV3": {
         this.nhwc(n);
         if (n.rawAttrs?.is_training?.b) this.fail(n, "training-mode batch norm is not supported");
-        const [, scale, offset, mean, variance] = n.inputs.map((x) => this.constant(n, x));
+        const [scale, offset, mean, variance] = n.inputs.slice(1).map((x) => this.constant(n, x));
         const epsilon = this.attr<number>(n, "epsilon", 1e-3);
         return one([affineOp(origin, { gamma: scale, beta: offset, mean, variance, epsilon })]);
       }
