@@ -219,7 +219,9 @@ export function toGraphModel(model: tf.LayersModel, opts: GraphModelWriteOptions
     modelTopology: { node: nodes, library: {}, versions: { producer: 1 } },
     weightsManifest: [{ paths: ["group1-shard1of1.bin"], weights: specs }],
     signature: {
-      inputs: { [inputName]: { name: `${inputName}:0`, dtype: "DT_FLOAT", tensorShape: dims(inShape) } },
+      inputs: {
+        [inputName]: { name: `${inputName}:0`, dtype: "DT_FLOAT", tensorShape: dims(inShape) },
+      },
       outputs: { output: { name: "Identity:0", dtype: "DT_FLOAT" } },
     },
   };
