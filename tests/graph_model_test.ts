@@ -428,3 +428,25 @@ Deno.test("GraphModel: an unsupported op is one error naming the op and the node
   assert(!msg.includes("\n"), msg);
   m.dispose();
 });
+
+Deno.test("CLI: --input-size gives a dynamic GraphModel its size; without it, one clear line", async () => {
+  const main = new URL("../cli/main.ts", import.meta.url).pathname;
+  const run = async (extra: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-read", "--allow-env", main, "list", "--model", ...extra],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+  const ok = await run([`${seDir}/model.json`, "--input-size", "32"]);
+  assertEquals(ok.code, 0, ok.stderr);
+  assert(/input \[N, 32, 32, 3\]/.test(ok.stdout), ok.stdout);
+  assert(/se_excite\s+Mul\s+\[N, 16, 16, 8\]/.test(ok.stdout), ok.stdout);
+  const bad = await run([`${seDir}/model.json`]);
+  assert(bad.code !== 0);
+  assertEquals(bad.stderr.trim().split("\n").length, 1, bad.stderr);
+  assert(/dynamic.*--input-size/.test(bad.stderr), bad.stderr);
+});
