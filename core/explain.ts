@@ -8,7 +8,7 @@
  */
 import { checkLayer } from "./graph.ts";
 import { type Registry, registry as defaultRegistry } from "./registry.ts";
-import { type CompileOptions, createSession, frontEndOf } from "./frontends/mod.ts";
+import { type CompileOptions, createSession, frontEndOf, type OnnxModel } from "./frontends/mod.ts";
 import { ModelSession, type Session } from "./session.ts";
 import { resolveTargets, type TargetSpec } from "./targets.ts";
 import {
@@ -80,8 +80,8 @@ export interface Explanation {
   probability: number;
 }
 
-/** A model (LayersModel, GraphModel, or a registered front end's model) or a session. */
-export type ModelLike = LayersModel | GraphModel | Session;
+/** A model (LayersModel, GraphModel, ONNX model) or a prepared session. */
+export type ModelLike = LayersModel | GraphModel | OnnxModel | Session;
 
 const sessions = new WeakMap<object, Map<string, Session>>();
 

@@ -164,7 +164,10 @@ export function buildGraph(
       scoreIsPreSoftmax = true;
     } else scoreName = softmaxNode.inputs[0];
   }
-  const spatial = order.filter((n) => n.outputShape.length === 4);
+  // Spatial maps: 4-D outputs larger than 1x1 (a kept-dims global pool is no CAM layer).
+  const spatial = order.filter((n) =>
+    n.outputShape.length === 4 && (Number(n.outputShape[1]) > 1 || Number(n.outputShape[2]) > 1)
+  );
   const reducing = order.filter((n) => n.reducesResolution).map((n) => n.name);
   const padOnly = (n: LayerNode | undefined): n is LayerNode =>
     n !== undefined && n.ops.length > 0 && n.ops.every((o) => o.kind === "pad");

@@ -2,7 +2,8 @@
  * Front ends: each compiles one kind of model into the executor's graph
  * ({@linkcode ModelGraph}), so that one executor ({@linkcode ModelSession}) runs every
  * method on every model. Built in: tfjs LayersModels (`readGraph` over `core/layer_ops.ts`)
- * and tfjs GraphModels (`core/frontends/graph_model.ts`). Another format plugs in with
+ * tfjs GraphModels (`core/frontends/graph_model.ts`) and ONNX models (`core/frontends/onnx.ts`,
+ * NCHW converted to NHWC at load time). Another format plugs in with
  * {@linkcode registerFrontEnd}: it recognises its model objects and compiles them with the
  * op constructors of `core/frontends/ops.ts` (NHWC layouts, converted once at load time).
  *
@@ -12,8 +13,10 @@ import { type ModelGraph, readGraph } from "../graph.ts";
 import { ModelSession } from "../session.ts";
 import { type GraphModel, type LayersModel, type Tensor, tf } from "../tensor.ts";
 import { compileGraphModel } from "./graph_model.ts";
+import { compileOnnxModel, OnnxModel } from "./onnx.ts";
 
 export { compileGraphModel, type GraphModelOptions } from "./graph_model.ts";
+export { compileOnnxModel, loadOnnxModel, OnnxModel } from "./onnx.ts";
 
 /** Options every front end understands. */
 export interface CompileOptions {
@@ -65,7 +68,17 @@ const graphFrontEnd: FrontEnd = {
   },
 };
 
-const frontEnds: FrontEnd[] = [layersFrontEnd, graphFrontEnd];
+const onnxFrontEnd: FrontEnd = {
+  name: "onnx",
+  accepts: (model) => model instanceof OnnxModel,
+  compile: (model, opts) => compileOnnxModel(model as OnnxModel, opts),
+  dynamicInput: (model) => {
+    const [h, w] = (model as OnnxModel).inputDims().slice(2);
+    return !(h > 0 && w > 0);
+  },
+};
+
+const frontEnds: FrontEnd[] = [layersFrontEnd, graphFrontEnd, onnxFrontEnd];
 
 /** Adds a front end (tried before the built-in ones). */
 export function registerFrontEnd(frontEnd: FrontEnd): void {

@@ -1,0 +1,139 @@
+/**
+ * The ONNX front end on PyTorch exports (tests/fixtures/onnx, made by make_fixtures.py with
+ * Debian's python3-torch): logits equal PyTorch's, every method x extrapolator gives a sane
+ * map, guided backprop differs from the plain gradient, unsupported ops fail in one line,
+ * and no tensor is left behind.
+ */
+import { initBackend } from "../core/backend.ts";
+import { explain, sessionOf } from "../core/explain.ts";
+import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
+import { registry } from "../core/registry.ts";
+import { tf } from "../core/tensor.ts";
+import "../plugins/mod.ts";
+import { assert, assertEquals } from "./_assert.ts";
+
+await initBackend({ backend: "wasm", threads: 1 });
+const DIR = new URL("./fixtures/onnx/", import.meta.url);
+const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny"];
+
+function readF32(name: string): Float32Array {
+  const b = Deno.readFileSync(new URL(name, DIR));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+}
+
+/** The fixture input, NCHW on disk, as the NHWC batch the executor takes. */
+const x = tf.tidy(() =>
+  tf.tensor4d(readF32("inputs.bin"), [2, 3, 64, 64]).transpose([0, 2, 3, 1])
+) as tf.Tensor4D;
+
+function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
+  assertEquals(a.length, ref.length);
+  let m = 0, r = 0;
+  for (let i = 0; i < a.length; i++) {
+    m = Math.max(m, Math.abs(a[i] - ref[i]));
+    r = Math.max(r, Math.abs(ref[i]));
+  }
+  return r > 0 ? m / r : m;
+}
+
+function sane(map: Float32Array): boolean {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of map) {
+    if (!Number.isFinite(v)) return false;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  return hi > lo;
+}
+
+const models = new Map<string, OnnxModel>();
+for (const name of MODELS) models.set(name, await loadOnnxModel(new URL(`${name}.onnx`, DIR)));
+
+Deno.test("ONNX: logits equal PyTorch's within 1e-4 relative", () => {
+  for (const name of MODELS) {
+    const s = sessionOf(models.get(name)!);
+    const logits = s.predict(x);
+    const err = maxRel(logits.dataSync(), readF32(`${name}_logits.bin`));
+    logits.dispose();
+    assert(err < 1e-4, `${name}: logits differ from PyTorch's by ${err}`);
+  }
+});
+
+Deno.test("ONNX: node names are PyTorch module paths; graph facts from the structure", () => {
+  const g = sessionOf(models.get("resnet_tiny")!).graph;
+  const names = g.nodes.map((n) => n.name);
+  for (const n of ["conv1", "maxpool", "layer1.0.conv1", "layer1.0/Add", "layer1.0.relu_1", "fc"]) {
+    assert(names.includes(n), `${n} not in ${names}`);
+  }
+  assertEquals(g.inputShape, [null, 64, 64, 3]);
+  assertEquals(g.reducingLayers, [
+    "conv1",
+    "maxpool",
+    "layer2.0.conv1",
+    "layer2.0.downsample.0",
+  ]);
+  assertEquals(g.classifierLayer, "fc");
+  assertEquals(g.scoreName, "fc");
+  const maxpool = g.nodes.find((n) => n.name === "maxpool")!;
+  assertEquals(maxpool.outputShape, [null, 16, 16, 16]);
+});
+
+Deno.test("ONNX: every method x extrapolator gives a sane map (resnet_tiny)", async () => {
+  const model = models.get("resnet_tiny")!;
+  const extrapolators = [undefined, ...registry.extrapolators().map((e) => e.name)];
+  for (const method of registry.methods().map((m) => m.name)) {
+    for (const extrapolator of extrapolators) {
+      const fast = method === "smooth-grad" || method === "integrated-gradients";
+      const res = await explain(model, x, {
+        method,
+        extrapolator,
+        methodOptions: fast ? { samples: 4, steps: 8 } : {},
+      });
+      for (const r of res) {
+        assert(sane(r.map), `${method}+${extrapolator ?? "none"}: not a sane map`);
+      }
+    }
+  }
+  const [guided] = await explain(model, x, { method: "guided-backprop" });
+  const [plain] = await explain(model, x, { method: "gradient" });
+  assert(maxRel(guided.map, plain.map) > 0.05, "guided backprop equals the plain gradient");
+});
+
+Deno.test("ONNX: every method leaves no tensor behind", async () => {
+  const model = models.get("resnet_tiny")!;
+  const run = async () => {
+    for (const method of registry.methods().map((m) => m.name)) {
+      const fast = method === "smooth-grad" || method === "integrated-gradients";
+      await explain(model, x, {
+        method,
+        extrapolator: "gradual",
+        methodOptions: fast ? { samples: 2, steps: 4 } : {},
+      });
+    }
+  };
+  await run();
+  const before = tf.memory().numTensors;
+  await run();
+  assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("ONNX: an unsupported op is one error naming the op and the node", () => {
+  const bytes = Deno.readFileSync(new URL("resnet_tiny.onnx", DIR));
+  const m = OnnxModel.decode(bytes, "resnet_tiny.onnx");
+  m.proto.graph.node[1].opType = "Erf";
+  let msg = "";
+  try {
+    createSession(m);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/node 'relu' \(Erf\): op 'Erf' is not supported/.test(msg), msg);
+  assert(!msg.includes("\n"), msg);
+  let bad = "";
+  try {
+    OnnxModel.decode(new Uint8Array([1, 2, 3]), "x.onnx");
+  } catch (e) {
+    bad = (e as Error).message;
+  }
+  assert(/^x\.onnx: not an ONNX model/.test(bad), bad);
+});
