@@ -47,7 +47,7 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 /** Help text of the common flags. */
 export const COMMON_HELP =
-  `  -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg)
+  `  -m, --model M        built-in name, tfjs model.json or .onnx file (default shapes-vgg)
       --labels FILE    class names (JSON array/object or one per line)
       --layer NAME     layer the methods work on (default: each method's choice)
       --target T       top1 (default), topK, a class index or a class name

@@ -8,6 +8,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type ExplainRequest, sessionOf } from "../core/explain.ts";
+import { loadOnnxModel } from "../core/frontends/onnx.ts";
 import { checkLayer } from "../core/graph.ts";
 import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
@@ -109,7 +110,11 @@ export async function loadModel(
   spec: ModelSpec,
   opts: { inputSize?: [number, number] } = {},
 ): Promise<LoadedModel> {
-  const model = (await modelFormat(spec.url)) === "graph-model"
+  const model = String(spec.url).toLowerCase().endsWith(".onnx")
+    ? await loadOnnxModel(spec.url).catch((e) => {
+      throw new FileError(spec.display, problemOf(e).replace(/^.*?\.onnx: /, ""));
+    })
+    : (await modelFormat(spec.url)) === "graph-model"
     ? await loadGraphModel(spec.url)
     : await loadLayersModel(spec.url);
   let session: Session;

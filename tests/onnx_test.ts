@@ -7,6 +7,7 @@
 import { initBackend } from "../core/backend.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
+import { encodeNpy } from "../core/npy.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
@@ -136,4 +137,47 @@ Deno.test("ONNX: an unsupported op is one error naming the op and the node", () 
     bad = (e as Error).message;
   }
   assert(/^x\.onnx: not an ONNX model/.test(bad), bad);
+});
+
+Deno.test("CLI: --model file.onnx explains (c-EB + gradual) and lists PyTorch layer names", async () => {
+  const main = new URL("../cli/main.ts", import.meta.url).pathname;
+  const onnxPath = new URL("resnet_tiny.onnx", DIR).pathname;
+  const dir = await Deno.makeTempDir();
+  const first = x.slice([0], [1]);
+  await Deno.writeFile(`${dir}/img.npy`, encodeNpy(first.dataSync() as Float32Array, [64, 64, 3]));
+  first.dispose();
+  const cli = async (args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--quiet", "--allow-read", "--allow-write", "--allow-env", main, ...args],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const dec = new TextDecoder();
+    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+  };
+  const list = await cli(["list", "--model", onnxPath]);
+  assertEquals(list.code, 0, list.stderr);
+  assert(/layer1\.0\.conv1\s+Conv\s+\[N, 16, 16, 16\]/.test(list.stdout), list.stdout);
+  const r = await cli([
+    "explain",
+    `${dir}/img.npy`,
+    "--model",
+    onnxPath,
+    "--preprocess",
+    "none",
+    "--method",
+    "c-eb",
+    "--extrapolate",
+    "gradual",
+    "--format",
+    "npy",
+    "--json",
+    "--out",
+    `${dir}/out`,
+  ]);
+  assertEquals(r.code, 0, r.stderr);
+  const rec = JSON.parse(r.stdout.trim().split("\n")[0]);
+  assertEquals(rec.method, "contrastive-excitation-backprop");
+  assert(rec.map.max > rec.map.min, JSON.stringify(rec.map));
 });
