@@ -15,8 +15,18 @@ import { type GraphModel, type LayersModel, type Tensor, tf } from "../tensor.ts
 import { compileGraphModel } from "./graph_model.ts";
 import { compileOnnxModel, OnnxModel } from "./onnx.ts";
 
-export { compileGraphModel, type GraphModelOptions } from "./graph_model.ts";
-export { compileOnnxModel, loadOnnxModel, OnnxModel } from "./onnx.ts";
+export { type CompiledGraph, compileGraphModel, type GraphModelOptions } from "./graph_model.ts";
+export {
+  type AttributeProto,
+  compileOnnxModel,
+  type GraphProto,
+  loadOnnxModel,
+  type ModelProto,
+  type NodeProto,
+  OnnxModel,
+  type TensorProto,
+  type ValueInfoProto,
+} from "./onnx.ts";
 
 /** Options every front end understands. */
 export interface CompileOptions {

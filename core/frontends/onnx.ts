@@ -48,51 +48,88 @@ import {
 
 const { onnx } = onnxProto;
 
-// The fields of the decoded messages this front end reads (decoded messages carry their
-// defaults, so these are never null; 64-bit integers may be `Long` objects).
-interface TensorProto {
+/** An ONNX `TensorProto` (the fields read; 64-bit integers may be `Long` objects). */
+export interface TensorProto {
+  /** Tensor name. */
   name: string;
+  /** Dimensions. */
   dims: unknown[];
+  /** `TensorProto.DataType` code. */
   dataType: number;
+  /** Little-endian raw bytes (empty when a typed field holds the values). */
   rawData: Uint8Array;
+  /** float values. */
   floatData: number[];
+  /** int32 (and float16 bit pattern) values. */
   int32Data: number[];
+  /** int64 values. */
   int64Data: unknown[];
+  /** double values. */
   doubleData: number[];
+  /** `TensorProto.DataLocation` code (1 = external file). */
   dataLocation: number;
 }
-interface AttributeProto {
+
+/** An ONNX `AttributeProto` (the fields read). */
+export interface AttributeProto {
+  /** Attribute name. */
   name: string;
+  /** `AttributeProto.AttributeType` code. */
   type: number;
+  /** float value. */
   f: number;
+  /** int value. */
   i: unknown;
+  /** ints value. */
   ints: unknown[];
+  /** floats value. */
   floats: number[];
+  /** string value (bytes). */
   s: Uint8Array;
+  /** tensor value. */
   t: TensorProto | null;
 }
-interface NodeProto {
+
+/** An ONNX `NodeProto` (the fields read). */
+export interface NodeProto {
+  /** Node name. */
   name: string;
+  /** Op type, e.g. `Conv`. */
   opType: string;
+  /** Input value names ("" for an omitted optional input). */
   input: string[];
+  /** Output value names. */
   output: string[];
+  /** Attributes. */
   attribute: AttributeProto[];
 }
-interface ValueInfoProto {
+
+/** An ONNX `ValueInfoProto` (the fields read). */
+export interface ValueInfoProto {
+  /** Value name. */
   name: string;
+  /** Its tensor type and shape. */
   type?: { tensorType?: { shape?: { dim?: { dimValue?: unknown }[] } } } | null;
 }
-interface GraphProto {
+
+/** An ONNX `GraphProto` (the fields read). */
+export interface GraphProto {
+  /** Nodes in topological order. */
   node: NodeProto[];
+  /** Weights. */
   initializer: TensorProto[];
+  /** Inputs (initializers may be listed too). */
   input: ValueInfoProto[];
+  /** Outputs. */
   output: ValueInfoProto[];
 }
+
 /** The decoded `ModelProto` fields the front end reads. */
 export interface ModelProto {
   /** The model's graph. */
   graph: GraphProto;
 }
+
 type AttrValue = number | number[] | string | TensorProto | undefined;
 
 /** A constant of the graph (initializer or `Constant` output), in ONNX layout. */
