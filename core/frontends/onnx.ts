@@ -280,7 +280,10 @@ function attrValue(a: AttributeProto): AttrValue {
 function nodeNames(nodes: readonly NodeProto[]): string[] {
   const scoped = nodes.map((n, i) => {
     const raw = n.name || n.output[0] || `${n.opType}_${i}`;
-    if (!raw.startsWith("/")) return { raw, path: undefined as string | undefined, op: "" };
+    // Constants become no node: they must not take their module's name.
+    if (!raw.startsWith("/") || n.opType === "Constant") {
+      return { raw, path: undefined as string | undefined, op: "" };
+    }
     const parts = raw.slice(1).split("/");
     const op = parts.pop()!;
     // A child of a Sequential carries its parent's name ("layer1" then "layer1.0").
