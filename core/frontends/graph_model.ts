@@ -22,11 +22,12 @@ import { buildGraph, type LayerNode, type ModelGraph } from "../graph.ts";
 import type { Op } from "../layer_ops.ts";
 import { type GraphModel, type Tensor, tf } from "../tensor.ts";
 import {
-  activation,
+  activationOp,
   affineOp,
+  batchNormOp,
   concatOp,
-  convolutionOp,
-  type ConvSpec,
+  type ConvAttrs,
+  convOp,
   denseOp,
   depthwiseOp,
   globalPoolOp,
@@ -34,11 +35,14 @@ import {
   isStrided,
   KERNEL_KINDS,
   mergeOp,
-  type OpOrigin,
-  padOp,
+  padCropOp,
   poolOp,
   reshapeOp,
+  squeezeOp,
 } from "./ops.ts";
+
+/** An op's layer (node) name and source op type. */
+type Origin = [layer: string, className: string];
 
 /** Options of {@linkcode compileGraphModel}. */
 export interface GraphModelOptions {
@@ -180,7 +184,7 @@ class Compiler {
   }
 
   /** Padding mode; explicit paddings become a zero-pad op before the window op. */
-  padding(n: TfNode, origin: OpOrigin): { padding: "same" | "valid"; pre: Op[] } {
+  padding(n: TfNode, o: Origin): { padding: "same" | "valid"; pre: Op[] } {
     const p = String(this.attr(n, "pad", "valid")).toLowerCase();
     if (p === "same" || p === "valid") return { padding: p, pre: [] };
     if (p !== "explicit") this.fail(n, `padding '${p}' is not supported`);
@@ -188,40 +192,40 @@ class Compiler {
     if (e.length !== 8 || e[0] || e[1] || e[6] || e[7]) {
       this.fail(n, `explicit paddings [${e}] must pad height and width only`);
     }
-    return { padding: "valid", pre: [padOp(origin, [[e[2], e[3]], [e[4], e[5]]])] };
+    return { padding: "valid", pre: [padCropOp(...o, [[e[2], e[3]], [e[4], e[5]]], false)] };
   }
 
   /** A convolution / matrix product, with the fused or given bias and activation. */
-  linear(n: TfNode, origin: OpOrigin, bias?: Tensor, act?: string): Op[] {
+  linear(n: TfNode, o: Origin, bias?: Tensor, act?: string): Op[] {
     const kernelNode = n.inputs[1];
     if (!kernelNode || !this.isConst(kernelNode)) {
       this.fail(n, "the kernel (second input) must be a constant");
     }
     let kernel = this.constant(n, kernelNode);
-    const tail = act === undefined ? [] : [activation(origin, act)];
+    const tail = act === undefined ? [] : [activationOp(...o, act)];
     if (n.op === "MatMul" || n.op === "_FusedMatMul") {
       if (this.attr(n, "transposeA", false)) this.fail(n, "transpose_a is not supported");
       if (this.attr(n, "transposeB", false)) {
         kernel = tf.transpose(kernel);
         this.owned.push(kernel);
       }
-      return [denseOp(origin, kernel, bias), ...tail];
+      return [denseOp(...o, kernel, bias), ...tail];
     }
     this.nhwc(n);
-    const { padding, pre } = this.padding(n, origin);
-    const spec: ConvSpec = {
+    const { padding, pre } = this.padding(n, o);
+    const spec: ConvAttrs = {
       kernel,
       bias,
       strides: this.window(n, "strides"),
       padding,
       dilations: this.window(n, "dilations"),
     };
-    const op = n.op.includes("Depthwise") ? depthwiseOp(origin, spec) : convolutionOp(origin, spec);
+    const op = n.op.includes("Depthwise") ? depthwiseOp(...o, spec) : convOp(...o, spec);
     return [...pre, op, ...tail];
   }
 
   /** `_FusedConv2D`, `FusedDepthwiseConv2dNative`, `_FusedMatMul`. */
-  fused(n: TfNode, origin: OpOrigin): Op[] {
+  fused(n: TfNode, o: Origin): Op[] {
     const fusedOps = this.attr<string[]>(n, "fusedOps", []).map((s) => s.toLowerCase());
     const numArgs = this.attr<number>(n, "numArgs", 0);
     const [first, act] = fusedOps;
@@ -235,35 +239,35 @@ class Compiler {
     if (act !== undefined && !(act in FUSED_ACTIVATIONS)) {
       this.fail(n, `fused activation '${act}' is not supported`);
     }
-    return this.linear(n, origin, bias, act === undefined ? undefined : FUSED_ACTIVATIONS[act]);
+    return this.linear(n, o, bias, act === undefined ? undefined : FUSED_ACTIVATIONS[act]);
   }
 
   /** The ops of node `n` and the nodes feeding its data inputs. */
   compile(n: TfNode): { ops: Op[]; sources: TfNode[] } {
-    const origin: OpOrigin = { layer: n.name, className: n.op };
+    const o: Origin = [n.name, n.op];
     const data = this.dataInputs(n);
     const one = (ops: Op[]): { ops: Op[]; sources: TfNode[] } => {
       if (data.length !== 1) this.fail(n, `expected one data input, got ${data.length}`);
       return { ops, sources: data };
     };
-    if (n.op in ACTIVATIONS) return one([activation(origin, ACTIVATIONS[n.op])]);
-    if (IDENTITY_OPS.has(n.op)) return one([identityOp(origin)]);
+    if (n.op in ACTIVATIONS) return one([activationOp(...o, ACTIVATIONS[n.op])]);
+    if (IDENTITY_OPS.has(n.op)) return one([identityOp(...o)]);
     switch (n.op) {
       case "Conv2D":
       case "DepthwiseConv2dNative":
       case "MatMul":
-        return one(this.linear(n, origin));
+        return one(this.linear(n, o));
       case "_FusedConv2D":
       case "FusedDepthwiseConv2dNative":
       case "_FusedMatMul":
-        return one(this.fused(n, origin));
+        return one(this.fused(n, o));
       case "BiasAdd":
       case "Add":
       case "AddV2":
       case "Mul":
-        return this.binary(n, origin, data);
+        return this.binary(n, o, data);
       case "AddN":
-        return { ops: [mergeOp(origin, "add")], sources: data };
+        return { ops: [mergeOp(...o, "add")], sources: data };
       case "FusedBatchNorm":
       case "FusedBatchNormV2":
       case "FusedBatchNormV3": {
@@ -271,16 +275,16 @@ class Compiler {
         if (n.rawAttrs?.is_training?.b) this.fail(n, "training-mode batch norm is not supported");
         const [scale, offset, mean, variance] = n.inputs.slice(1).map((x) => this.constant(n, x));
         const epsilon = this.attr<number>(n, "epsilon", 1e-3);
-        return one([affineOp(origin, { gamma: scale, beta: offset, mean, variance, epsilon })]);
+        return one([batchNormOp(...o, { gamma: scale, beta: offset, mean, variance, epsilon })]);
       }
       case "MaxPool":
       case "AvgPool": {
         this.nhwc(n);
-        const { padding, pre } = this.padding(n, origin);
+        const { padding, pre } = this.padding(n, o);
         if (pre.length && n.op === "MaxPool") this.fail(n, "explicit max-pool padding");
         const kind = n.op === "MaxPool" ? "max_pool" : "avg_pool";
         const pool = this.window(n, "kernelSize");
-        return one([...pre, poolOp(origin, kind, pool, this.window(n, "strides"), padding)]);
+        return one([...pre, poolOp(...o, kind, pool, this.window(n, "strides"), padding)]);
       }
       case "Mean":
       case "Max": {
@@ -289,7 +293,7 @@ class Compiler {
           this.fail(n, `reduction over axes [${axes}] is not supported (only height and width)`);
         }
         const kind = n.op === "Mean" ? "global_avg_pool" : "global_max_pool";
-        return one([globalPoolOp(origin, kind, this.attr<boolean>(n, "keepDims", false) === true)]);
+        return one([globalPoolOp(...o, kind, this.attr<boolean>(n, "keepDims", false) === true)]);
       }
       case "Pad":
       case "PadV2": {
@@ -298,29 +302,23 @@ class Compiler {
         if (p.length !== 8 || p[0] || p[1] || p[6] || p[7] || value !== 0) {
           this.fail(n, `padding [${p}] with value ${value}: only zero padding of height and width`);
         }
-        return one([padOp(origin, [[p[2], p[3]], [p[4], p[5]]])]);
+        return one([padCropOp(...o, [[p[2], p[3]], [p[4], p[5]]], false)]);
       }
       case "ConcatV2": {
         const axisNode = n.inputs[n.inputs.length - 1];
         const parts = n.inputs.slice(0, -1);
         if (parts.some((x) => this.isConst(x))) this.fail(n, "constant inputs are not supported");
-        return { ops: [concatOp(origin, this.numbers(n, axisNode)[0])], sources: data };
+        return { ops: [concatOp(...o, this.numbers(n, axisNode)[0])], sources: data };
       }
       case "Reshape": {
         const shape = this.numbers(n, n.inputs[1]);
         if (shape.length < 2) this.fail(n, `reshape to [${shape}] would merge the batch axis`);
-        return one([reshapeOp(origin, shape.slice(1))]);
+        return one([reshapeOp(...o, shape.slice(1))]);
       }
       case "Squeeze": {
         const axes = this.attr<number[]>(n, "axis", []);
         if (axes.some((a) => a === 0)) this.fail(n, "squeezing the batch axis");
-        const squeeze = (shape: number[]): number[] => {
-          const drop = axes.length
-            ? axes.map((a) => (a < 0 ? a + shape.length + 1 : a) - 1)
-            : shape.map((d, i) => (d === 1 ? i : -1));
-          return shape.filter((_, i) => !drop.includes(i));
-        };
-        return one([reshapeOp(origin, squeeze)]);
+        return one([squeezeOp(...o, axes)]);
       }
       case "Placeholder":
         return this.fail(n, "models with more than one input are not supported");
@@ -332,10 +330,10 @@ class Compiler {
   }
 
   /** `BiasAdd` / `Add` / `AddV2` / `Mul`: a merge of two data inputs, or affine by a constant. */
-  binary(n: TfNode, origin: OpOrigin, data: TfNode[]): { ops: Op[]; sources: TfNode[] } {
+  binary(n: TfNode, o: Origin, data: TfNode[]): { ops: Op[]; sources: TfNode[] } {
     if (n.op === "BiasAdd") this.nhwc(n);
     if (data.length === 2) {
-      return { ops: [mergeOp(origin, n.op === "Mul" ? "multiply" : "add")], sources: data };
+      return { ops: [mergeOp(...o, n.op === "Mul" ? "multiply" : "add")], sources: data };
     }
     if (data.length !== 1) this.fail(n, `expected one or two data inputs, got ${data.length}`);
     const c = this.constant(n, n.inputs.find((x) => this.isConst(x))!);
@@ -344,11 +342,11 @@ class Compiler {
     const biasLike = n.op !== "Mul" && c.rank === 1 && LINEAR_OPS.has(src.op) &&
       src.children.length === 1;
     if (biasLike) {
-      const ops = this.linear(src, origin, c);
+      const ops = this.linear(src, o, c);
       return { ops, sources: this.dataInputs(src) };
     }
     const spec = n.op === "Mul" ? { gamma: c } : { beta: c };
-    return { ops: [affineOp(origin, spec)], sources: data };
+    return { ops: [affineOp(...o, spec)], sources: data };
   }
 }
 

@@ -29,10 +29,11 @@ import type { Op } from "../layer_ops.ts";
 import { toModuleUrl } from "../registry.ts";
 import { type Tensor, type Tensor4D, tf, windowPads } from "../tensor.ts";
 import {
-  activation,
+  activationOp,
   affineOp,
+  batchNormOp,
   concatOp,
-  convolutionOp,
+  convOp,
   denseOp,
   depthwiseOp,
   globalPoolOp,
@@ -40,11 +41,13 @@ import {
   isStrided,
   KERNEL_KINDS,
   mergeOp,
-  type OpOrigin,
-  padOp,
+  padCropOp,
   poolOp,
   reshapeOp,
 } from "./ops.ts";
+
+/** An op's layer (node) name and source op type. */
+type Origin = [layer: string, className: string];
 
 const { onnx } = onnxProto;
 
@@ -359,7 +362,7 @@ class OnnxCompiler {
 
   /** Compiles one node: its ops (possibly none for constants) and data inputs. */
   compile(n: NodeProto, name: string): void {
-    const origin: OpOrigin = { layer: name, className: n.opType };
+    const o: Origin = [name, n.opType];
     const a = this.attrs(n);
     const data = n.input.filter((s) => s !== "" && !this.consts.has(s));
     for (const d of data) {
@@ -384,13 +387,13 @@ class OnnxCompiler {
         return;
       }
       case "Conv":
-        return one(...this.conv(n, name, origin, a, spatial()));
+        return one(...this.conv(n, name, o, a, spatial()));
       case "Relu":
-        return one(activation(origin, "relu"));
+        return one(activationOp(...o, "relu"));
       case "Sigmoid":
-        return one(activation(origin, "sigmoid"));
+        return one(activationOp(...o, "sigmoid"));
       case "Tanh":
-        return one(activation(origin, "tanh"));
+        return one(activationOp(...o, "tanh"));
       case "Clip": {
         const lo = n.input[1]
           ? this.constant(n, name, 1, "minimum").data[0]
@@ -398,8 +401,8 @@ class OnnxCompiler {
         const hi = n.input[2]
           ? this.constant(n, name, 2, "maximum").data[0]
           : num(a.max ?? Infinity);
-        if (lo === 0 && hi === 6) return one(activation(origin, "relu6"));
-        if (lo === 0 && hi === Infinity) return one(activation(origin, "relu"));
+        if (lo === 0 && hi === 6) return one(activationOp(...o, "relu6"));
+        if (lo === 0 && hi === Infinity) return one(activationOp(...o, "relu"));
         return this.fail(n, name, `clipping to [${lo}, ${hi}] is not supported (ReLU, ReLU6)`);
       }
       case "Softmax": {
@@ -407,7 +410,7 @@ class OnnxCompiler {
         if (!x || !(axis === -1 || axis === x.rank - 1)) {
           this.fail(n, name, `softmax over axis ${axis} is not supported (last axis only)`);
         }
-        return one(activation(origin, "softmax"));
+        return one(activationOp(...o, "softmax"));
       }
       case "BatchNormalization": {
         spatial();
@@ -416,17 +419,17 @@ class OnnxCompiler {
           return this.weight(c.data, [c.dims[0]]);
         });
         const epsilon = num(a.epsilon ?? 1e-5);
-        return one(affineOp(origin, { gamma: scale, beta: bias, mean, variance, epsilon }));
+        return one(batchNormOp(...o, { gamma: scale, beta: bias, mean, variance, epsilon }));
       }
       case "MaxPool":
       case "AveragePool":
-        return one(...this.pool(n, name, origin, a, spatial()));
+        return one(...this.pool(n, name, o, a, spatial()));
       case "GlobalAveragePool":
       case "GlobalMaxPool":
         spatial();
         return one(
           globalPoolOp(
-            origin,
+            ...o,
             n.opType === "GlobalMaxPool" ? "global_max_pool" : "global_avg_pool",
             true,
           ),
@@ -438,31 +441,31 @@ class OnnxCompiler {
           ).sort();
         spatial();
         if (axes.join() !== "2,3") this.fail(n, name, `mean over axes [${axes}]: only H and W`);
-        return one(globalPoolOp(origin, "global_avg_pool", num(a.keepdims ?? 1) === 1));
+        return one(globalPoolOp(...o, "global_avg_pool", num(a.keepdims ?? 1) === 1));
       }
       case "Flatten": {
         if (num(a.axis ?? 1) !== 1) this.fail(n, name, "only axis 1 is supported");
-        return one(this.flatten(origin, x!));
+        return one(this.flatten(o, x!));
       }
       case "Reshape": {
         const shape = Array.from(this.constant(n, name, 1, "shape").data);
         const flat = shape.length === 2 && (shape[1] === -1 || shape[0] === -1 || shape[0] === 0);
         if (!flat) this.fail(n, name, `reshape to [${shape}]: only [N, -1] is supported`);
-        return one(this.flatten(origin, x!));
+        return one(this.flatten(o, x!));
       }
       case "Gemm":
       case "MatMul":
-        return one(this.dense(n, name, origin, a));
+        return one(this.dense(n, name, o, a));
       case "Add":
       case "Mul":
-        return this.binary(n, name, origin, data);
+        return this.binary(n, name, o, data);
       case "Concat": {
         const axis = num(a.axis);
         if (n.input.some((s) => this.consts.has(s))) this.fail(n, name, "constant inputs");
         const rank = x!.rank;
         const ax = axis < 0 ? axis + rank : axis;
         const mapped = rank === 4 ? [0, 3, 1, 2][ax] : ax;
-        return this.emit(name, n, [concatOp(origin, mapped)], data);
+        return this.emit(name, n, [concatOp(...o, mapped)], data);
       }
       case "Pad": {
         const mode = String(a.mode ?? "constant");
@@ -473,13 +476,13 @@ class OnnxCompiler {
         if (mode !== "constant" || value !== 0 || pads[0] || pads[1] || pads[4] || pads[5]) {
           this.fail(n, name, `padding [${pads}] (${mode}, ${value}): only zeros on H and W`);
         }
-        return one(padOp(origin, [[pads[2], pads[6]], [pads[3], pads[7]]]));
+        return one(padCropOp(...o, [[pads[2], pads[6]], [pads[3], pads[7]]], false));
       }
       case "Dropout":
       case "Identity": {
         const c = this.consts.get(n.input[0]);
         if (c) return void this.consts.set(n.output[0], c); // a constant, renamed
-        return one(identityOp(origin));
+        return one(identityOp(...o));
       }
       default:
         return this.fail(n, name, `op '${n.opType}' is not supported`);
@@ -535,7 +538,7 @@ class OnnxCompiler {
   conv(
     n: NodeProto,
     name: string,
-    origin: OpOrigin,
+    o: Origin,
     a: Record<string, AttrValue>,
     x: Tensor4D,
   ): Op[] {
@@ -546,7 +549,9 @@ class OnnxCompiler {
     const strides = ((a.strides as number[]) ?? [1, 1]) as [number, number];
     const dilations = ((a.dilations as number[]) ?? [1, 1]) as [number, number];
     const { mode, pads } = this.windowPadding(n, name, a, x, [kh, kw], strides, dilations);
-    const pre = mode === "valid" && pads.flat().some((v) => v) ? [padOp(origin, pads)] : [];
+    const pre = mode === "valid" && pads.flat().some((v) => v)
+      ? [padCropOp(...o, pads, false)]
+      : [];
     const bias = n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const b = bias ? this.weight(bias.data, [m]) : undefined;
     const src = tf.tensor(w.data, w.dims);
@@ -565,13 +570,13 @@ class OnnxCompiler {
     }
     this.owned.push(kernel);
     const spec = { kernel, bias: b, strides, padding: mode, dilations };
-    return [...pre, group === 1 ? convolutionOp(origin, spec) : depthwiseOp(origin, spec)];
+    return [...pre, group === 1 ? convOp(...o, spec) : depthwiseOp(...o, spec)];
   }
 
   pool(
     n: NodeProto,
     name: string,
-    origin: OpOrigin,
+    o: Origin,
     a: Record<string, AttrValue>,
     x: Tensor4D,
   ): Op[] {
@@ -593,32 +598,33 @@ class OnnxCompiler {
     });
     const explicit = mode === "valid" && (pads.flat().some((v) => v) || extra.some((v) => v));
     if (n.opType === "MaxPool") {
-      if (!explicit) return [poolOp(origin, "max_pool", k, s, mode)];
+      if (!explicit) return [poolOp(...o, "max_pool", k, s, mode)];
       const p: [[number, number], [number, number]] = [
         [pads[0][0], pads[0][1] + extra[0]],
         [pads[1][0], pads[1][1] + extra[1]],
       ];
-      return [paddedMaxPoolOp(origin, k, s, p)];
+      return [paddedMaxPoolOp(o, k, s, p)];
     }
     const includePad = num(a.count_include_pad ?? 0) === 1;
     if (!explicit) {
       if (mode === "same" && includePad) {
-        return [padOp(origin, pads), poolOp(origin, "avg_pool", k, s, "valid")];
+        return [padCropOp(...o, pads, false), poolOp(...o, "avg_pool", k, s, "valid")];
       }
-      return [poolOp(origin, "avg_pool", k, s, mode)];
+      return [poolOp(...o, "avg_pool", k, s, mode)];
     }
     if (!includePad || extra.some((v) => v)) {
       this.fail(n, name, "average pooling with this padding (count_include_pad=0 or ceil_mode)");
     }
-    return [padOp(origin, pads), poolOp(origin, "avg_pool", k, s, "valid")];
+    return [padCropOp(...o, pads, false), poolOp(...o, "avg_pool", k, s, "valid")];
   }
 
   /** ONNX-order flatten of `[N, H, W, C]` (C, H, W order), or a plain reshape. */
-  flatten(origin: OpOrigin, x: Tensor): Op {
-    if (x.rank !== 4 || (x.shape[1] === 1 && x.shape[2] === 1)) return reshapeOp(origin, [-1]);
+  flatten(o: Origin, x: Tensor): Op {
+    if (x.rank !== 4 || (x.shape[1] === 1 && x.shape[2] === 1)) return reshapeOp(...o, [-1]);
     return {
       kind: "reshape",
-      ...origin,
+      layer: o[0],
+      className: o[1],
       params: {},
       forward: ([t]) => tf.tidy(() => t.transpose([0, 3, 1, 2]).reshape([t.shape[0], -1])),
       backward: (dy, [t]) =>
@@ -629,7 +635,7 @@ class OnnxCompiler {
     };
   }
 
-  dense(n: NodeProto, name: string, origin: OpOrigin, a: Record<string, AttrValue>): Op {
+  dense(n: NodeProto, name: string, o: Origin, a: Record<string, AttrValue>): Op {
     const w = this.constant(n, name, 1, "weight");
     if (num(a.transA ?? 0) !== 0) this.fail(n, name, "transA is not supported");
     if (num(a.alpha ?? 1) !== 1 || num(a.beta ?? 1) !== 1) {
@@ -643,12 +649,12 @@ class OnnxCompiler {
     this.owned.push(kernel);
     const c = n.opType === "Gemm" && n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const bias = c ? this.weight(c.data, c.dims) : undefined;
-    return denseOp(origin, kernel, bias);
+    return denseOp(...o, kernel, bias);
   }
 
-  binary(n: NodeProto, name: string, origin: OpOrigin, data: string[]): void {
+  binary(n: NodeProto, name: string, o: Origin, data: string[]): void {
     const kind = n.opType === "Mul" ? "multiply" : "add";
-    if (data.length === 2) return this.emit(name, n, [mergeOp(origin, kind)], data);
+    if (data.length === 2) return this.emit(name, n, [mergeOp(...o, kind)], data);
     if (data.length !== 1) this.fail(n, name, `expected one or two data inputs`);
     const ci = n.input.findIndex((s) => this.consts.has(s));
     const c = this.constant(n, name, ci, "operand");
@@ -662,20 +668,20 @@ class OnnxCompiler {
     } else t = tf.tensor(c.data, dims, "float32");
     this.owned.push(t);
     const spec = kind === "multiply" ? { gamma: t } : { beta: t };
-    this.emit(name, n, [affineOp(origin, spec)], data);
+    this.emit(name, n, [affineOp(...o, spec)], data);
   }
 }
 
 /** A max pool with explicit -inf padding (PyTorch semantics), kind `max_pool`. */
 function paddedMaxPoolOp(
-  origin: OpOrigin,
+  o: Origin,
   pool: [number, number],
   strides: [number, number],
   pads: [[number, number], [number, number]],
 ): Op {
   const padded = (x: Tensor): Tensor4D =>
     tf.pad(x, [[0, 0], pads[0], pads[1], [0, 0]], -Infinity) as Tensor4D;
-  const inner = poolOp(origin, "max_pool", pool, strides, "valid");
+  const inner = poolOp(...o, "max_pool", pool, strides, "valid");
   return {
     ...inner,
     params: { ...inner.params, pads },

@@ -1,12 +1,14 @@
 /**
  * Op constructors from plain parameters, for the front ends that do not start from a tfjs
- * layer (GraphModel, and the ONNX front end to come). Every constructor returns an
- * {@linkcode Op} of the same kind, with the same parameter fields, as the LayersModel front
- * end (`core/layer_ops.ts`) builds for the equivalent Keras layer, so that backward rules
- * (excitation backprop, guided backprop, deconvnet, ...) apply unchanged.
+ * layer (GraphModel, ONNX). Every constructor returns an {@linkcode Op} of the same kind,
+ * with the same parameter fields, as the LayersModel front end (`core/layer_ops.ts`) builds
+ * for the equivalent Keras layer, so that backward rules (excitation backprop, guided
+ * backprop, deconvnet, ...) apply unchanged. Names and signatures follow the parameter-based
+ * constructors of `core/layer_ops.ts` (`convOp(layer, className, attrs)`, ...), so that one
+ * set can serve every front end.
  *
  * Weights given to a constructor must outlive the op (model weights, or tensors the front
- * end keeps until the model is disposed).
+ * end keeps until the session is disposed).
  *
  * @module
  */
@@ -22,26 +24,20 @@ import {
   tf,
 } from "../tensor.ts";
 
-/** Where an op comes from: its node name and the source framework's op type. */
-export interface OpOrigin {
-  /** Node (layer) name the op belongs to. */
-  readonly layer: string;
-  /** Source op type, e.g. `_FusedConv2D` or `Conv` (shown in error messages). */
-  readonly className: string;
-}
+export { activationOp };
 
-/** Parameters of a 2-D convolution (NHWC input, HWIO kernel, or HWCM for depthwise). */
-export interface ConvSpec {
+/** Attributes of a 2-D convolution (plain: HWIO kernel; depthwise: HWCM kernel). */
+export interface ConvAttrs {
   /** Kernel: HWIO for a convolution, HWCM (channel multiplier M) for a depthwise one. */
-  readonly kernel: Tensor;
+  kernel: Tensor;
   /** Bias `[out]`, if any. */
-  readonly bias?: Tensor;
-  /** Strides `[sh, sw]`. */
-  readonly strides: [number, number];
-  /** TF padding mode. */
-  readonly padding: "same" | "valid";
-  /** Dilations `[dh, dw]`. */
-  readonly dilations: [number, number];
+  bias?: Tensor;
+  /** Strides `[sh, sw]` (default `[1, 1]`). */
+  strides?: [number, number];
+  /** TF padding mode (default `valid`). */
+  padding?: "same" | "valid";
+  /** Dilations `[dh, dw]` (default `[1, 1]`). */
+  dilations?: [number, number];
 }
 
 /** Gradient of `f` at `inputs` contracted with `dy`, recomputing only this op. */
@@ -67,12 +63,16 @@ export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
   });
 }
 
-/** A `conv2d` op (kind `conv2d`), bias included. */
-export function convolutionOp(origin: OpOrigin, spec: ConvSpec): Op {
-  const { kernel, bias, strides, padding, dilations } = spec;
+/** A `conv2d` op (NHWC, HWIO kernel), bias included. */
+export function convOp(layer: string, className: string, a: ConvAttrs): Op {
+  const { kernel, bias } = a;
+  const strides = a.strides ?? [1, 1];
+  const padding = a.padding ?? "valid";
+  const dilations = a.dilations ?? [1, 1];
   return {
     kind: "conv2d",
-    ...origin,
+    layer,
+    className,
     params: { kernel, bias, strides, padding, dilations },
     forward: ([x]) =>
       tf.tidy(() => {
@@ -94,11 +94,15 @@ export function convolutionOp(origin: OpOrigin, spec: ConvSpec): Op {
 }
 
 /** A depthwise convolution op (kind `depthwise_conv2d`, HWCM kernel), bias included. */
-export function depthwiseOp(origin: OpOrigin, spec: ConvSpec): Op {
-  const { kernel, bias, strides, padding, dilations } = spec;
+export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op {
+  const { kernel, bias } = a;
+  const strides = a.strides ?? [1, 1];
+  const padding = a.padding ?? "valid";
+  const dilations = a.dilations ?? [1, 1];
   return {
     kind: "depthwise_conv2d",
-    ...origin,
+    layer,
+    className,
     params: { kernel, bias, strides, padding, dilations },
     forward: ([x]) =>
       tf.tidy(() => {
@@ -121,11 +125,12 @@ export function depthwiseOp(origin: OpOrigin, spec: ConvSpec): Op {
 }
 
 /** A fully connected op (kind `dense`): `x · kernel + bias` over the last axis. */
-export function denseOp(origin: OpOrigin, kernel: Tensor, bias?: Tensor): Op {
+export function denseOp(layer: string, className: string, kernel: Tensor, bias?: Tensor): Op {
   const flat = (x: Tensor): Tensor2D => x.reshape([-1, x.shape[x.rank - 1]]) as Tensor2D;
   return {
     kind: "dense",
-    ...origin,
+    layer,
+    className,
     params: { kernel, bias },
     forward: ([x]) =>
       tf.tidy(() => {
@@ -138,9 +143,10 @@ export function denseOp(origin: OpOrigin, kernel: Tensor, bias?: Tensor): Op {
   };
 }
 
-/** A max or average pool op (kind `max_pool` / `avg_pool`, TF padding semantics). */
+/** A max or average pool op (TF padding semantics). */
 export function poolOp(
-  origin: OpOrigin,
+  layer: string,
+  className: string,
   kind: "max_pool" | "avg_pool",
   pool: [number, number],
   strides: [number, number],
@@ -152,7 +158,8 @@ export function poolOp(
       : tf.avgPool(x as Tensor4D, pool, strides, padding);
   return {
     kind,
-    ...origin,
+    layer,
+    className,
     params: { pool, strides, padding },
     forward: ([x]) => f(x),
     backward: (dy, [x]) =>
@@ -164,13 +171,15 @@ export function poolOp(
 
 /** A global average / max pool over height and width (`keepDims` keeps `[N, 1, 1, C]`). */
 export function globalPoolOp(
-  origin: OpOrigin,
+  layer: string,
+  className: string,
   kind: "global_avg_pool" | "global_max_pool",
-  keepDims: boolean,
+  keepDims = false,
 ): Op {
   return {
     kind,
-    ...origin,
+    layer,
+    className,
     params: {},
     forward: ([x]) =>
       kind === "global_avg_pool" ? x.mean([1, 2], keepDims) : x.max([1, 2], keepDims),
@@ -184,59 +193,60 @@ export function globalPoolOp(
   };
 }
 
-/** Per-channel affine parameters of a `batch_norm` op. */
-export interface AffineSpec {
-  /** Scale (gamma), if any. */
-  readonly gamma?: Tensor;
-  /** Offset (beta), if any. */
-  readonly beta?: Tensor;
-  /** Moving mean (with `variance`: inference-mode batch normalisation). */
-  readonly mean?: Tensor;
-  /** Moving variance. */
-  readonly variance?: Tensor;
-  /** Epsilon added to the variance. */
-  readonly epsilon?: number;
+/** Inference-mode batch normalisation over the last axis (kind `batch_norm`). */
+export function batchNormOp(
+  layer: string,
+  className: string,
+  p: { mean: Tensor; variance: Tensor; gamma?: Tensor; beta?: Tensor; epsilon: number },
+): Op {
+  const { mean, variance, gamma, beta, epsilon } = p;
+  return {
+    kind: "batch_norm",
+    layer,
+    className,
+    params: { gamma, beta, mean, variance, epsilon },
+    forward: ([x]) => tf.batchNorm(x, mean, variance, beta, gamma, epsilon),
+    backward: (dy) =>
+      tf.tidy(() => {
+        const scale = tf.rsqrt(variance.add(epsilon));
+        return [dy.mul(gamma ? scale.mul(gamma) : scale)];
+      }),
+  };
 }
 
 /**
- * A per-channel (or scalar) affine op of kind `batch_norm`: inference batch normalisation
- * `(x - mean) / sqrt(variance + epsilon) * gamma + beta` when `mean` and `variance` are
- * given, else `x * gamma + beta` (a multiplication or addition by a constant, which is the
- * form a folded batch normalisation takes in converted graphs). Rules treat it as batch
- * normalisation (excitation backprop passes the signal through unchanged).
+ * `x * gamma + beta` by constant tensors (either may be absent), broadcast over `x`: a
+ * multiplication or addition by a constant in a converted graph, which is the form a folded
+ * batch normalisation or an input rescaling takes. Of kind `batch_norm` (without `mean` and
+ * `variance`), so that rules treat it as batch normalisation (excitation backprop passes the
+ * signal through unchanged).
  */
-export function affineOp(origin: OpOrigin, spec: AffineSpec): Op {
-  const { gamma, beta, mean, variance } = spec;
-  const epsilon = spec.epsilon ?? 0;
-  const normalise = mean !== undefined && variance !== undefined;
-  const scale = (): Tensor | undefined => {
-    if (!normalise) return gamma;
-    const s = tf.rsqrt(variance.add(epsilon));
-    return gamma ? s.mul(gamma) : s;
-  };
+export function affineOp(
+  layer: string,
+  className: string,
+  p: { gamma?: Tensor; beta?: Tensor },
+): Op {
+  const { gamma, beta } = p;
   return {
     kind: "batch_norm",
-    ...origin,
-    params: { gamma, beta, mean, variance, epsilon },
+    layer,
+    className,
+    params: { gamma, beta, epsilon: 0 },
     forward: ([x]) =>
       tf.tidy(() => {
-        if (normalise) return tf.batchNorm(x, mean, variance, beta, gamma, epsilon);
         const y = gamma ? x.mul(gamma) : x.clone();
         return beta ? y.add(beta) : y;
       }),
-    backward: (dy, [x]) =>
-      tf.tidy(() => {
-        const s = scale();
-        return [unbroadcast(s ? dy.mul(s) : dy, x.shape)];
-      }),
+    backward: (dy, [x]) => [tf.tidy(() => unbroadcast(gamma ? dy.mul(gamma) : dy, x.shape))],
   };
 }
 
 /** An element-wise `add` or `multiply` of two or more inputs, with numpy broadcasting. */
-export function mergeOp(origin: OpOrigin, kind: "add" | "multiply"): Op {
+export function mergeOp(layer: string, className: string, kind: "add" | "multiply"): Op {
   return {
     kind,
-    ...origin,
+    layer,
+    className,
     params: {},
     forward: (xs) =>
       tf.tidy(() => xs.slice(1).reduce((a, b) => kind === "add" ? a.add(b) : a.mul(b), xs[0])),
@@ -253,10 +263,11 @@ export function mergeOp(origin: OpOrigin, kind: "add" | "multiply"): Op {
 }
 
 /** A concatenation op along `axis` (negative counts from the end). */
-export function concatOp(origin: OpOrigin, axis: number): Op {
+export function concatOp(layer: string, className: string, axis: number): Op {
   return {
     kind: "concat",
-    ...origin,
+    layer,
+    className,
     params: { axis },
     forward: (xs) => tf.concat(xs, axis),
     backward: (dy, xs) => {
@@ -266,58 +277,72 @@ export function concatOp(origin: OpOrigin, axis: number): Op {
   };
 }
 
-/**
- * A reshape op (kind `reshape`) that keeps the batch axis: `target` is the per-example
- * target shape (one entry may be -1), or a function of the per-example input shape
- * (a squeeze, a flatten).
- */
-export function reshapeOp(
-  origin: OpOrigin,
-  target: readonly number[] | ((shape: number[]) => number[]),
-): Op {
-  const shapeOf = (x: Tensor): number[] =>
-    typeof target === "function" ? target(x.shape.slice(1)) : [...target];
+/** Reshape to `[N, ...targetShape]`, or flatten to `[N, -1]` when `targetShape` is absent. */
+export function reshapeOp(layer: string, className: string, targetShape?: number[]): Op {
   return {
     kind: "reshape",
-    ...origin,
+    layer,
+    className,
     params: {},
-    forward: ([x]) => x.reshape([x.shape[0], ...shapeOf(x)]),
+    forward: ([x]) => x.reshape([x.shape[0], ...(targetShape ?? [-1])]),
+    backward: (dy, [x]) => [dy.reshape(x.shape)],
+  };
+}
+
+/**
+ * Removes size-1 axes (kind `reshape`): `axes` of the full tensor (never the batch axis),
+ * or every size-1 axis but the batch axis when empty.
+ */
+export function squeezeOp(layer: string, className: string, axes: readonly number[]): Op {
+  const target = (shape: readonly number[]): number[] => {
+    const drop = axes.length
+      ? axes.map((a) => (a < 0 ? a + shape.length : a))
+      : shape.map((d, i) => (i > 0 && d === 1 ? i : -1));
+    return shape.filter((_, i) => !drop.includes(i));
+  };
+  return {
+    kind: "reshape",
+    layer,
+    className,
+    params: {},
+    forward: ([x]) => x.reshape(target(x.shape)),
     backward: (dy, [x]) => [dy.reshape(x.shape)],
   };
 }
 
 /** An identity op. */
-export function identityOp(origin: OpOrigin): Op {
+export function identityOp(layer: string, className: string): Op {
   return {
     kind: "identity",
-    ...origin,
+    layer,
+    className,
     params: {},
     forward: ([x]) => x.clone(),
     backward: (dy) => [dy.clone()],
   };
 }
 
-/** Zero padding of height and width: `pads` = `[[top, bottom], [left, right]]`. */
-export function padOp(origin: OpOrigin, pads: [[number, number], [number, number]]): Op {
-  return {
-    kind: "pad",
-    ...origin,
-    params: { pads },
-    forward: ([x]) => tf.pad(x, [[0, 0], pads[0], pads[1], [0, 0]]),
-    backward: (dy) => {
-      const [n, h, w, ch] = dy.shape;
-      const size = [n, h - pads[0][0] - pads[0][1], w - pads[1][0] - pads[1][1], ch];
-      return [dy.slice([0, pads[0][0], pads[1][0], 0], size)];
-    },
+/** Zero padding (`crop` false) or cropping (`crop` true) of H and W. */
+export function padCropOp(
+  layer: string,
+  className: string,
+  pads: [[number, number], [number, number]],
+  crop: boolean,
+): Op {
+  const padFn = (x: Tensor): Tensor => tf.pad(x, [[0, 0], pads[0], pads[1], [0, 0]]);
+  const cropFn = (x: Tensor): Tensor => {
+    const [n, h, w, ch] = x.shape;
+    const size = [n, h - pads[0][0] - pads[0][1], w - pads[1][0] - pads[1][1], ch];
+    return x.slice([0, pads[0][0], pads[1][0], 0], size);
   };
-}
-
-/**
- * An `activation` op named in the tfjs-layers spelling (`relu`, `relu6`, `sigmoid`, `tanh`,
- * `softmax`, `elu`, `selu`, ...), as the LayersModel front end builds it.
- */
-export function activation(origin: OpOrigin, name: string): Op {
-  return activationOp(origin.layer, origin.className, name);
+  return {
+    kind: crop ? "crop" : "pad",
+    layer,
+    className,
+    params: { pads },
+    forward: ([x]) => crop ? cropFn(x) : padFn(x),
+    backward: (dy) => [crop ? padFn(dy) : cropFn(dy)],
+  };
 }
 
 /** Kinds whose ops lower the resolution when strided. */
