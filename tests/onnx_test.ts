@@ -15,7 +15,7 @@ import { assert, assertEquals } from "./_assert.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const DIR = new URL("./fixtures/onnx/", import.meta.url);
-const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny"];
+const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny", "grouped_tiny"];
 
 function readF32(name: string): Float32Array {
   const b = Deno.readFileSync(new URL(name, DIR));
@@ -58,6 +58,34 @@ Deno.test("ONNX: logits equal PyTorch's within 1e-4 relative", () => {
     logits.dispose();
     assert(err < 1e-4, `${name}: logits differ from PyTorch's by ${err}`);
   }
+});
+
+Deno.test("ONNX: input gradients equal PyTorch autograd's within 1e-4 relative", () => {
+  for (const name of MODELS) {
+    const s = sessionOf(models.get(name)!);
+    const pass = s.forward(x, { gradientsFrom: [s.graph.inputName] });
+    const top = tf.tidy(() => pass.scores.argMax(1));
+    const seed = tf.tidy(() => tf.oneHot(top as tf.Tensor1D, pass.scores.shape[1]).cast("float32"));
+    const [g] = pass.backward(seed, { wrt: [s.graph.inputName] });
+    const nchw = tf.tidy(() => g.transpose([0, 3, 1, 2]));
+    const err = maxRel(nchw.dataSync(), readF32(`${name}_grad.bin`));
+    tf.dispose([top, seed, g, nchw]);
+    pass.dispose();
+    assert(err < 1e-4, `${name}: input gradient differs from PyTorch's by ${err}`);
+  }
+});
+
+Deno.test("ONNX: raw Grad-CAM at a block output equals the hook-computed PyTorch map", async () => {
+  const res = await explain(models.get("resnet_tiny")!, x, {
+    method: "grad-cam",
+    layer: "layer2.0.relu_1",
+    resize: "none",
+    normalize: "none",
+  });
+  const got = new Float32Array(res.reduce((a, r) => a + r.map.length, 0));
+  res.forEach((r, i) => got.set(r.map, i * r.map.length));
+  const err = maxRel(got, readF32("resnet_tiny_gradcam_layer2.bin"));
+  assert(err < 1e-4, `Grad-CAM differs from PyTorch's by ${err}`);
 });
 
 Deno.test("ONNX: node names are PyTorch module paths; graph facts from the structure", () => {

@@ -10,12 +10,13 @@
  * tensor flattens in ONNX's C, H, W order. Max pools pad with -inf (PyTorch), `ceil_mode`
  * included.
  *
- * Supported ops (opset 11 to 17): `Conv` (groups 1 or depthwise, dilations, asymmetric
- * pads, `auto_pad`), `Relu`, `Clip` (to ReLU / ReLU6), `Sigmoid`, `Tanh`, `Softmax`,
- * `BatchNormalization`, `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`,
- * `ReduceMean` over H and W, `Flatten`, `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a
- * constant, `Add`, `Mul`, `Concat`, `Pad` (zeros, H and W), `Dropout`, `Identity`,
- * `Constant`. Any other op is one error naming the op and the node.
+ * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
+ * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
+ * `Clip` (to ReLU / ReLU6), `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
+ * `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
+ * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Concat`, `Pad`
+ * (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one error naming the
+ * op and the node.
  *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
@@ -559,18 +560,21 @@ class OnnxCompiler {
     try {
       if (group === 1) {
         kernel = src.transpose([2, 3, 1, 0]); // [M, C, kh, kw] -> [kh, kw, C, M]
-      } else if (group === cin && cg === 1 && m % cin === 0) {
+      } else if (group === cin && cg === 1) {
         // Depthwise: output channel c * mult + j reads input channel c.
         kernel = tf.tidy(() => src.reshape([cin, m / cin, kh, kw]).transpose([2, 3, 0, 1]));
+      } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
+        kernel = groupedAsDense(w, group, cin);
       } else {
-        return this.fail(n, name, `grouped convolution (group ${group}) is not supported`);
+        return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
       }
     } finally {
       src.dispose();
     }
     this.owned.push(kernel);
     const spec = { kernel, bias: b, strides, padding: mode, dilations };
-    return [...pre, group === 1 ? convOp(...o, spec) : depthwiseOp(...o, spec)];
+    const depthwise = group !== 1 && group === cin && cg === 1;
+    return [...pre, depthwise ? depthwiseOp(...o, spec) : convOp(...o, spec)];
   }
 
   pool(
@@ -670,6 +674,28 @@ class OnnxCompiler {
     const spec = kind === "multiply" ? { gamma: t } : { beta: t };
     this.emit(name, n, [affineOp(...o, spec)], data);
   }
+}
+
+/**
+ * The HWIO kernel `[kh, kw, C, M]` of a grouped convolution (ONNX weight `[M, C/g, kh, kw]`):
+ * block-diagonal, zero between groups, so that the op is an ordinary `conv2d` for every rule.
+ */
+function groupedAsDense(w: Constant, group: number, cin: number): Tensor {
+  const [m, cg, kh, kw] = w.dims;
+  const mg = m / group;
+  const out = new Float32Array(kh * kw * cin * m);
+  for (let o = 0; o < m; o++) {
+    const g = Math.floor(o / mg);
+    for (let c = 0; c < cg; c++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const v = w.data[((o * cg + c) * kh + i) * kw + j];
+          out[((i * kw + j) * cin + g * cg + c) * m + o] = v;
+        }
+      }
+    }
+  }
+  return tf.tensor4d(out, [kh, kw, cin, m]);
 }
 
 /** A max pool with explicit -inf padding (PyTorch semantics), kind `max_pool`. */
