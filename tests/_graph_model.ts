@@ -32,6 +32,8 @@ export interface GraphModelWriteOptions {
   fuse?: boolean;
   /** Write the input shape as `[-1, -1, -1, C]` (a dynamic SavedModel signature). */
   dynamic?: boolean;
+  /** Normalise the input first, `(x - mean) / std` per channel, as `Sub` and `RealDiv` nodes. */
+  normalize?: { mean: number[]; std: number[] };
 }
 
 const TF_ACTIVATIONS: Record<string, string> = {
@@ -102,6 +104,13 @@ export function toGraphModel(model: tf.LayersModel, opts: GraphModelWriteOptions
   const outName = new Map<string, string>();
   outName.set(inputName, inputName);
   let last = inputName;
+  if (opts.normalize) {
+    const m = tf.tensor1d(opts.normalize.mean), sd = tf.tensor1d(opts.normalize.std);
+    const sub = node("normalize/sub", "Sub", [inputName, constant("normalize/mean", m)]);
+    last = node("normalize/div", "RealDiv", [sub, constant("normalize/std", sd)]);
+    tf.dispose([m, sd]);
+    outName.set(inputName, last);
+  }
   let endsInSoftmax = false;
   for (const l of model.layers) {
     const cls = l.getClassName();

@@ -409,6 +409,25 @@ Deno.test("GraphModel: every method leaves no tensor behind (numTensors flat)", 
   assertEquals(tf.memory().numTensors, before);
 });
 
+Deno.test("GraphModel: Sub and RealDiv by constants (input normalisation) are affine ops", async () => {
+  const d = await Deno.makeTempDir();
+  const normalize = { mean: [0.2, -0.1, 0.3], std: [0.5, 2, 1.5] };
+  const m = await loadGraphModel(await writeGraphModel(reluLayers, d, { fuse: true, normalize }));
+  const g = sessionOf(m).graph;
+  assertEquals(g.nodes.slice(0, 2).map((n) => `${n.name}:${n.ops[0].kind}`), [
+    "normalize/sub:batch_norm",
+    "normalize/div:batch_norm",
+  ]);
+  checkAgainstTfjs(m, small, "logits");
+  // The same scores as the LayersModel on the normalised input.
+  const xn = tf.tidy(() => small.sub(normalize.mean).div(normalize.std)) as tf.Tensor4D;
+  const a = sessionOf(m).predict(small), b = sessionOf(reluLayers).predict(xn);
+  assert(maxRel(a.dataSync(), b.dataSync()) < 1e-5);
+  tf.dispose([xn, a, b]);
+  (sessionOf(m) as unknown as { dispose(): void }).dispose();
+  m.dispose();
+});
+
 Deno.test("GraphModel: an unsupported op is one error naming the op and the node", async () => {
   const bad = JSON.parse(JSON.stringify(json));
   // deno-lint-ignore no-explicit-any

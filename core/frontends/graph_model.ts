@@ -14,7 +14,8 @@
  * by its only consumer, a `BiasAdd` (or an `Add` of a constant vector), becomes one node
  * named after that consumer, as a Keras layer with a bias. A `Mul` or `Add` by a constant
  * is a per-channel affine op (kind `batch_norm`, the form a folded batch normalisation
- * takes). Any other op is one error naming the op and the node.
+ * takes); so are `Sub` and `RealDiv` by a constant (an input normalisation). Any other op is
+ * one error naming the op and the node.
  *
  * @module
  */
@@ -108,6 +109,8 @@ const SUPPORTED = [
   "Add",
   "AddV2",
   "AddN",
+  "Sub (by a constant)",
+  "RealDiv (by a constant)",
   "MaxPool",
   "AvgPool",
   "Mean",
@@ -265,6 +268,8 @@ class Compiler {
       case "Add":
       case "AddV2":
       case "Mul":
+      case "Sub":
+      case "RealDiv":
         return this.binary(n, o, data);
       case "AddN":
         return { ops: [mergeOp(...o, "add")], sources: data };
@@ -329,10 +334,11 @@ class Compiler {
     }
   }
 
-  /** `BiasAdd` / `Add` / `AddV2` / `Mul`: a merge of two data inputs, or affine by a constant. */
+  /** `BiasAdd`, `Add`, `AddV2`, `Mul`: a merge of two data inputs, or affine by a constant. */
   binary(n: TfNode, o: Origin, data: TfNode[]): { ops: Op[]; sources: TfNode[] } {
     if (n.op === "BiasAdd") this.nhwc(n);
     if (data.length === 2) {
+      if (n.op === "Sub" || n.op === "RealDiv") this.fail(n, "two data operands");
       return { ops: [mergeOp(...o, n.op === "Mul" ? "multiply" : "add")], sources: data };
     }
     if (data.length !== 1) this.fail(n, `expected one or two data inputs, got ${data.length}`);
@@ -344,6 +350,13 @@ class Compiler {
     if (biasLike) {
       const ops = this.linear(src, o, c);
       return { ops, sources: this.dataInputs(src) };
+    }
+    if (n.op === "Sub" || n.op === "RealDiv") {
+      // x - c and x / c (an input normalisation); c - x and c / x are not affine in x.
+      if (this.isConst(n.inputs[0])) this.fail(n, "a constant first operand is not supported");
+      const t = tf.tidy(() => n.op === "Sub" ? tf.neg(c) : tf.reciprocal(c));
+      this.owned.push(t);
+      return { ops: [affineOp(...o, n.op === "Sub" ? { beta: t } : { gamma: t })], sources: data };
     }
     const spec = n.op === "Mul" ? { gamma: c } : { beta: c };
     return { ops: [affineOp(...o, spec)], sources: data };
