@@ -11,6 +11,7 @@ import { encodeNpy } from "../core/npy.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
+import onnxProto from "onnx-proto";
 import { assert, assertEquals } from "./_assert.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
@@ -86,6 +87,73 @@ Deno.test("ONNX: raw Grad-CAM at a block output equals the hook-computed PyTorch
   res.forEach((r, i) => got.set(r.map, i * r.map.length));
   const err = maxRel(got, readF32("resnet_tiny_gradcam_layer2.bin"));
   assert(err < 1e-4, `Grad-CAM differs from PyTorch's by ${err}`);
+});
+
+/** float32 to float16 bits (round to nearest). */
+function toHalf(v: number): number {
+  const u = new Uint32Array(new Float32Array([v]).buffer)[0];
+  const sign = (u >>> 16) & 0x8000;
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  const mant = u & 0x7fffff;
+  if (exp <= 0) return exp < -10 ? sign : sign + (((mant | 0x800000) >> (1 - exp)) + 0x1000 >> 13);
+  if (exp >= 31) return sign + 0x7c00;
+  return sign + (exp << 10) + ((mant + 0x1000) >> 13);
+}
+
+Deno.test("ONNX: weights in an external data file, and float16 weights, load", async () => {
+  const dir = await Deno.makeTempDir();
+  const bytes = Deno.readFileSync(new URL("resnet_tiny.onnx", DIR));
+  const reference = readF32("resnet_tiny_logits.bin");
+  // External data: every float initializer's bytes moved to weights.bin.
+  const ext = OnnxModel.decode(bytes, "ext.onnx");
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of ext.proto.graph.initializer) {
+    if (t.dataType !== 1 || !t.rawData.length) continue;
+    chunks.push(t.rawData.slice());
+    t.externalData = [
+      { key: "location", value: "weights.bin" },
+      { key: "offset", value: String(offset) },
+      { key: "length", value: String(t.rawData.length) },
+    ];
+    offset += t.rawData.length;
+    t.rawData = new Uint8Array(0);
+    t.dataLocation = 1;
+  }
+  const encode = (m: OnnxModel): Uint8Array =>
+    onnxProto.onnx.ModelProto.encode(m.proto as never).finish();
+  await Deno.writeFile(`${dir}/ext.onnx`, encode(ext));
+  const all = new Uint8Array(offset);
+  chunks.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+  await Deno.writeFile(`${dir}/weights.bin`, all);
+  let msg = "";
+  try {
+    createSession(OnnxModel.decode(encode(ext), "ext.onnx"));
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/external data file/.test(msg), msg);
+  const extModel = await loadOnnxModel(`${dir}/ext.onnx`);
+  const s1 = createSession(extModel);
+  const l1 = s1.predict(x);
+  assert(maxRel(l1.dataSync(), reference) < 1e-4, "external-data logits");
+  // float16: every float initializer stored as half-precision raw bytes.
+  const half = OnnxModel.decode(bytes, "half.onnx");
+  for (const t of half.proto.graph.initializer) {
+    if (t.dataType !== 1 || !t.rawData.length) continue;
+    const f = new Float32Array(t.rawData.slice().buffer);
+    const h = new Uint16Array(f.length);
+    f.forEach((v, i) => (h[i] = toHalf(v)));
+    t.rawData = new Uint8Array(h.buffer);
+    t.dataType = 10;
+  }
+  const s2 = createSession(OnnxModel.decode(encode(half), "half.onnx"));
+  const l2 = s2.predict(x);
+  const err = maxRel(l2.dataSync(), reference);
+  assert(err > 0 && err < 1e-2, `float16 logits differ by ${err}`);
+  tf.dispose([l1, l2]);
+  s1.dispose();
+  s2.dispose();
 });
 
 Deno.test("ONNX: node names are PyTorch module paths; graph facts from the structure", () => {

@@ -18,6 +18,9 @@
  * (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one error naming the
  * op and the node.
  *
+ * Weights load from the model file (raw bytes or typed fields; float32, float16, float64 and
+ * integer types) or, with {@linkcode loadOnnxModel}, from external data files next to it.
+ *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
  * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`).
@@ -72,6 +75,8 @@ export interface TensorProto {
   doubleData: number[];
   /** `TensorProto.DataLocation` code (1 = external file). */
   dataLocation: number;
+  /** Where external data lives: `location`, `offset`, `length` entries. */
+  externalData: { key: string; value: string }[];
 }
 
 /** An ONNX `AttributeProto` (the fields read). */
@@ -184,19 +189,48 @@ export class OnnxModel {
 /** Reads and decodes an `.onnx` file from a path or URL. */
 export async function loadOnnxModel(pathOrUrl: string | URL): Promise<OnnxModel> {
   const url = toModuleUrl(pathOrUrl);
-  const name = url.startsWith("file://") ? decodeURIComponent(new URL(url).pathname) : url;
-  let bytes: Uint8Array;
-  try {
-    const res = await fetch(url);
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(`HTTP ${res.status}`);
+  const display = (u: string): string =>
+    u.startsWith("file://") ? decodeURIComponent(new URL(u).pathname) : u;
+  const name = display(url);
+  const read = async (u: string, what: string): Promise<Uint8Array> => {
+    try {
+      const res = await fetch(u);
+      if (!res.ok) {
+        await res.body?.cancel();
+        throw new Error(`HTTP ${res.status}`);
+      }
+      return new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw new Error(`${what}: cannot read (${(e as Error).message.split("\n")[0]})`);
     }
-    bytes = new Uint8Array(await res.arrayBuffer());
-  } catch (e) {
-    throw new Error(`${name}: cannot read (${(e as Error).message.split("\n")[0]})`);
+  };
+  const model = OnnxModel.decode(await read(url, name), name);
+  // Weights in external data files (next to the model): read each file once.
+  const files = new Map<string, Uint8Array>();
+  for (const t of model.proto.graph.initializer) {
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    const entry = (key: string): string | undefined =>
+      t.externalData.find((e) => e.key === key)?.value;
+    const location = entry("location");
+    if (!location) throw new Error(`${name}: tensor '${t.name}' has no external data location`);
+    const fileUrl = new URL(location, url).href;
+    let data = files.get(fileUrl);
+    if (!data) {
+      data = await read(fileUrl, `${name}: external data '${location}'`);
+      files.set(fileUrl, data);
+    }
+    const offset = Number(entry("offset") ?? 0);
+    const length = entry("length") !== undefined ? Number(entry("length")) : data.length - offset;
+    if (offset + length > data.length) {
+      throw new Error(
+        `${name}: tensor '${t.name}' reads bytes ${offset}..${offset + length} of ` +
+          `'${location}', which has ${data.length}`,
+      );
+    }
+    t.rawData = data.subarray(offset, offset + length);
+    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
-  return OnnxModel.decode(bytes, name);
+  return model;
 }
 
 const num = (v: unknown): number => Number(typeof v === "object" && v !== null ? String(v) : v);
