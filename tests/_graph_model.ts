@@ -13,7 +13,9 @@
  * - `BatchNormalization`: `FusedBatchNormV3`; `Add`: `AddV2`; `Multiply`: `Mul`;
  *   `Concatenate`: `ConcatV2`; `MaxPooling2D` / `AveragePooling2D`: `MaxPool` / `AvgPool`;
  *   `GlobalAveragePooling2D`: `Mean` over axes 1 and 2; `ZeroPadding2D`: `Pad`;
- *   `Flatten` / `Reshape`: `Reshape`; `Activation` / `ReLU`: `Relu`, `Relu6`, `Sigmoid`, ...
+ *   `Flatten` / `Reshape`: `Reshape` (a dynamic model's `Flatten` reshapes to
+ *   `Pack(StridedSlice(Shape(x)), -1)`, as Keras writes it); `Activation` / `ReLU`: `Relu`,
+ *   `Relu6`, `Sigmoid`, ...
  * The model output gets a `Softmax` node (unless the last layer ends in one) and an
  * `Identity` output node.
  *
@@ -190,6 +192,18 @@ export function toGraphModel(model: tf.LayersModel, opts: GraphModelWriteOptions
         2,
       ]);
       out = node(n, "Pad", [x, pads], { Tpaddings: { type: "DT_INT32" } });
+    } else if (cls === "Flatten" && opts.dynamic) {
+      // Keras' Flatten with an unknown batch size: reshape to (shape(x)[0], -1).
+      const shape = node(`${n}/Shape`, "Shape", [x], { out_type: { type: "DT_INT32" } });
+      const slice = node(`${n}/strided_slice`, "StridedSlice", [
+        shape,
+        intConst(`${n}/begin`, [0]),
+        intConst(`${n}/end`, [1]),
+        intConst(`${n}/strides`, [1]),
+      ], { shrink_axis_mask: { i: "1" }, Index: { type: "DT_INT32" } });
+      const rest = intConst(`${n}/rest`, [-1], []);
+      const pack = node(`${n}/shape`, "Pack", [slice, rest], { N: { i: "2" }, axis: { i: "0" } });
+      out = node(n, "Reshape", [x, pack], { Tshape: { type: "DT_INT32" } });
     } else if (cls === "Flatten" || cls === "Reshape") {
       const target = cls === "Flatten"
         ? [(l.outputShape as number[])[1]]

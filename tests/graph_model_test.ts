@@ -409,6 +409,20 @@ Deno.test("GraphModel: every method leaves no tensor behind (numTensors flat)", 
   assertEquals(tf.memory().numTensors, before);
 });
 
+Deno.test("GraphModel: Keras' dynamic-batch Flatten (Shape, StridedSlice, Pack, Reshape)", async () => {
+  const d = await Deno.makeTempDir();
+  const m = await loadGraphModel(await writeGraphModel(layers, d, { dynamic: true }));
+  const s = sessionOf(m, { inputSize: [64, 64] });
+  const flatten = s.graph.nodes.find((n) => n.className === "Reshape")!;
+  assertEquals(flatten.outputShape, [null, 4096]);
+  assert(!s.graph.nodes.some((n) => ["Shape", "StridedSlice", "Pack"].includes(n.className)));
+  checkAgainstTfjs(m, x, "classifier_0");
+  const opts = { method: "excitation-backprop", targets: [9, 3, 5, 8] };
+  const a = await explain(m, x, opts), b = await explain(layers, x, opts);
+  for (let i = 0; i < 4; i++) assert(maxRel(a[i].map, b[i].map) < 1e-5, `image ${i}`);
+  m.dispose();
+});
+
 Deno.test("GraphModel: Sub and RealDiv by constants (input normalisation) are affine ops", async () => {
   const d = await Deno.makeTempDir();
   const normalize = { mean: [0.2, -0.1, 0.3], std: [0.5, 2, 1.5] };

@@ -9,7 +9,8 @@
  * `MatMul`, `_FusedMatMul`, `BiasAdd`, `FusedBatchNorm` (V2, V3, inference mode), `Relu`,
  * `Relu6`, `Sigmoid`, `Tanh`, `Elu`, `Selu`, `Softplus`, `Softmax`, `Mul`, `Add`, `AddV2`,
  * `AddN`, `MaxPool`, `AvgPool`, `Mean` / `Max` over height and width, `Pad` / `PadV2` (zeros,
- * height and width), `ConcatV2`, `Reshape`, `Squeeze`, `Identity`, `StopGradient`, plus the
+ * height and width), `ConcatV2`, `Reshape` (to a constant shape, or to Keras' dynamic-batch
+ * `Pack(StridedSlice(Shape(x), 0, 1), ...)`), `Squeeze`, `Identity`, `StopGradient`, plus the
  * `Const` and `Placeholder` nodes that feed them. A convolution or matrix product followed
  * by its only consumer, a `BiasAdd` (or an `Add` of a constant vector), becomes one node
  * named after that consumer, as a Keras layer with a bias. A `Mul` or `Add` by a constant
@@ -161,6 +162,28 @@ class Compiler {
     return Array.from(this.constant(n, of).dataSync());
   }
 
+  /**
+   * The value of a shape operand: a constant, or a `Pack` of constants and the batch size
+   * read from a tensor's shape (`StridedSlice(Shape(x), [0], [1])`), marked `"batch"`.
+   */
+  shapeValue(n: TfNode, of: TfNode): (number | "batch")[] {
+    if (this.isConst(of)) return this.numbers(n, of);
+    const isBatch = (t: TfNode): boolean => {
+      if (t.op !== "StridedSlice" || t.inputs[0]?.op !== "Shape") return false;
+      const [begin, end, strides] = t.inputs.slice(1).map((x) => this.numbers(n, x));
+      return begin[0] === 0 && end[0] === 1 && (strides?.[0] ?? 1) === 1;
+    };
+    if (of.op === "Pack" && this.attr<number>(of, "axis", 0) === 0) {
+      return of.inputs.map((t) => {
+        if (isBatch(t)) return "batch";
+        const v = this.isConst(t) ? this.numbers(n, t) : [];
+        if (v.length !== 1) this.fail(n, `shape element '${t.name}' (${t.op}) is not supported`);
+        return v[0];
+      });
+    }
+    return this.fail(n, `shape from '${of.name}' (${of.op}): only constants or Pack(batch, ...)`);
+  }
+
   /** The node's data (non-constant) inputs; only a node's first output may be used. */
   dataInputs(n: TfNode): TfNode[] {
     return n.inputs.filter((x, i) => {
@@ -248,7 +271,9 @@ class Compiler {
   /** The ops of node `n` and the nodes feeding its data inputs. */
   compile(n: TfNode): { ops: Op[]; sources: TfNode[] } {
     const o: Origin = [n.name, n.op];
-    const data = this.dataInputs(n);
+    // A Reshape's shape may be computed from the input's own shape (Keras' Flatten with a
+    // dynamic batch: Shape -> StridedSlice -> Pack): only its first input is data.
+    const data = n.op === "Reshape" ? this.dataInputs(n).slice(0, 1) : this.dataInputs(n);
     const one = (ops: Op[]): { ops: Op[]; sources: TfNode[] } => {
       if (data.length !== 1) this.fail(n, `expected one data input, got ${data.length}`);
       return { ops, sources: data };
@@ -316,9 +341,11 @@ class Compiler {
         return { ops: [concatOp(...o, this.numbers(n, axisNode)[0])], sources: data };
       }
       case "Reshape": {
-        const shape = this.numbers(n, n.inputs[1]);
-        if (shape.length < 2) this.fail(n, `reshape to [${shape}] would merge the batch axis`);
-        return one([reshapeOp(...o, shape.slice(1))]);
+        const shape = this.shapeValue(n, n.inputs[1]);
+        if (shape.length < 2 || shape.slice(1).includes("batch")) {
+          this.fail(n, `reshape to [${shape}] would merge the batch axis`);
+        }
+        return one([reshapeOp(...o, shape.slice(1) as number[])]);
       }
       case "Squeeze": {
         const axes = this.attr<number[]>(n, "axis", []);
