@@ -7,6 +7,7 @@
 import { initBackend } from "../core/backend.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
+import { loadLayersModel } from "../core/model_io.ts";
 import { encodeNpy } from "../core/npy.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
@@ -154,6 +155,52 @@ Deno.test("ONNX: weights in an external data file, and float16 weights, load", a
   tf.dispose([l1, l2]);
   s1.dispose();
   s2.dispose();
+});
+
+Deno.test("ONNX: vgg_tiny from PyTorch gives the LayersModel fixture's maps for every method", async () => {
+  const onnxVgg = await loadOnnxModel(new URL("vgg_tiny.onnx", DIR));
+  const layersVgg = await loadLayersModel(new URL("../models/vgg_tiny/tfjs/model.json", DIR));
+  const b = Deno.readFileSync(new URL("../vgg_tiny/model_inputs.bin", DIR));
+  const xv = tf.tensor4d(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), [
+    4,
+    64,
+    64,
+    3,
+  ]);
+  const tfName = (onnxName: string): string => onnxName.replace(/\./g, "_").toLowerCase();
+  for (const method of registry.methods().map((m) => m.name)) {
+    const fast = method === "smooth-grad" || method === "integrated-gradients";
+    const opts = {
+      method,
+      targets: [9, 3, 5, 8],
+      normalize: "none" as const,
+      resize: "none" as const,
+      methodOptions: fast ? { samples: 4, steps: 8 } : {},
+    };
+    const a = await explain(onnxVgg, xv, opts);
+    const r = await explain(layersVgg, xv, opts);
+    for (let i = 0; i < 4; i++) {
+      const what = `${method} image ${i}`;
+      const inputs = [sessionOf(onnxVgg).graph.inputName, sessionOf(layersVgg).graph.inputName];
+      const canon = (l: string) => (inputs.includes(l) ? "<input>" : tfName(l));
+      assertEquals(canon(a[i].layer), canon(r[i].layer), what);
+      const err = maxRel(a[i].map, r[i].map);
+      assert(err < 1e-4, `${what}: ONNX and LayersModel maps differ by ${err}`);
+    }
+  }
+  // Raw Grad-CAM straight against TorchRay's array on the PyTorch model.
+  const raw = await explain(onnxVgg, xv, {
+    layer: "features.11",
+    targets: [9, 3, 5, 8],
+    resize: "none",
+    normalize: "none",
+  });
+  const ref = readF32("../vgg_tiny/gradcam_torchray_relu.bin");
+  const got = new Float32Array(ref.length);
+  raw.forEach((e, i) => got.set(e.map, i * e.map.length));
+  assert(maxRel(got, ref) < 1e-4, "Grad-CAM differs from TorchRay's");
+  xv.dispose();
+  layersVgg.dispose();
 });
 
 Deno.test("ONNX: node names are PyTorch module paths; graph facts from the structure", () => {
