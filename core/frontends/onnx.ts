@@ -235,6 +235,8 @@ export async function loadOnnxModel(pathOrUrl: string | URL): Promise<OnnxModel>
 
 const num = (v: unknown): number => Number(typeof v === "object" && v !== null ? String(v) : v);
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 /** float16 bits to float32. */
 function halfToFloat(h: number): number {
   const s = h & 0x8000 ? -1 : 1;
@@ -257,6 +259,10 @@ function tensorValues(t: TensorProto, where: string): Constant {
   }
   switch (t.dataType) {
     case T.FLOAT: {
+      // Aligned little-endian raw bytes are used in place (no copy of the weights).
+      if (raw && LITTLE_ENDIAN && raw.byteOffset % 4 === 0 && raw.byteLength >= count * 4) {
+        return { dims, data: new Float32Array(raw.buffer, raw.byteOffset, count) };
+      }
       const out = new Float32Array(count);
       if (view) { for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true); }
       else out.set(t.floatData ?? []);
