@@ -47,7 +47,7 @@ export * from "./core/model_io.ts";
 export * from "./core/explain.ts";
 export * from "./core/backend.ts";
 export * from "./plugins/mod.ts";
-export * from "./core/graph_session.ts";
+export * from "./core/frontends/mod.ts";
 export * from "./core/image.ts";
 export * from "./core/npy.ts";
 export * from "./render/colormap.ts";

@@ -13,7 +13,13 @@ import type { PluginOptions } from "../core/types.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { type FlagSpec, type FlagValues, numberFlag, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
-import { DEFAULT_MODEL, type LoadedModel, loadModel, resolveModelSpec } from "./_model.ts";
+import {
+  DEFAULT_MODEL,
+  type LoadedModel,
+  loadModel,
+  parseInputSize,
+  resolveModelSpec,
+} from "./_model.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
 
 /** Flags every explaining command takes. */
@@ -23,6 +29,7 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
   layer: { type: "string" },
   target: { type: "string" },
   preprocess: { type: "string" },
+  "input-size": { type: "string" },
   out: { type: "string", short: "o" },
   colormap: { type: "string" },
   alpha: { type: "string" },
@@ -40,12 +47,13 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
 
 /** Help text of the common flags. */
 export const COMMON_HELP =
-  `  -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg)
+  `  -m, --model M        built-in name, tfjs model.json or .onnx file (default shapes-vgg)
       --labels FILE    class names (JSON array/object or one per line)
       --layer NAME     layer the methods work on (default: each method's choice)
       --target T       top1 (default), topK, a class index or a class name
       --preprocess P   imagenet, unit, symmetric, caffe, or none (inputs are .npy tensors
                        already preprocessed); default: the built-in model's, else imagenet
+      --input-size S   N or HxW, for models whose input size is open ([-1, -1, -1, 3])
   -o, --out DIR        output folder (default ./gradual-out)
       --colormap C     ${COLORMAPS.join(", ")} (default jet)
       --alpha A        heatmap weight in overlays, 0..1 (default 0.5)
@@ -226,6 +234,7 @@ export async function startBackend(flags: FlagValues): Promise<void> {
 export async function openModel(flags: FlagValues, quiet: boolean): Promise<LoadedModel> {
   const m = await loadModel(
     resolveModelSpec(stringFlag(flags, "model"), stringFlag(flags, "labels")),
+    { inputSize: parseInputSize(stringFlag(flags, "input-size")) },
   );
   if (!quiet) m.warnings.forEach((w) => console.error(w));
   return m;

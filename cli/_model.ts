@@ -8,10 +8,11 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type ExplainRequest, sessionOf } from "../core/explain.ts";
+import { loadOnnxModel } from "../core/frontends/onnx.ts";
 import { checkLayer } from "../core/graph.ts";
 import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
-import type { Session } from "../core/session.ts";
+import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
 import { type Tensor2D, tf } from "../core/tensor.ts";
 import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
@@ -89,19 +90,42 @@ export interface LoadedModel {
   dispose(): void;
 }
 
-/** Loads the model and labels; every failure is a one-line error naming the file. */
-export async function loadModel(spec: ModelSpec): Promise<LoadedModel> {
-  const model = (await modelFormat(spec.url)) === "graph-model"
+/**
+ * Parses `--input-size`: `N` (square) or `HxW`; undefined when not given. Needed for models
+ * whose input size is open (`[-1, -1, -1, 3]` GraphModels).
+ */
+export function parseInputSize(s: string | undefined): [number, number] | undefined {
+  if (s === undefined) return undefined;
+  const m = /^(\d+)(?:x(\d+))?$/.exec(s.trim());
+  const h = Number(m?.[1]), w = Number(m?.[2] ?? m?.[1]);
+  if (!m || !(h > 0 && w > 0)) throw new UsageError(`--input-size must be N or HxW, got '${s}'`);
+  return [h, w];
+}
+
+/**
+ * Loads the model and labels; every failure is a one-line error naming the file.
+ * `inputSize` fills an input size the model leaves open (`--input-size`).
+ */
+export async function loadModel(
+  spec: ModelSpec,
+  opts: { inputSize?: [number, number] } = {},
+): Promise<LoadedModel> {
+  const model = String(spec.url).toLowerCase().endsWith(".onnx")
+    ? await loadOnnxModel(spec.url).catch((e) => {
+      throw new FileError(spec.display, problemOf(e).replace(/^.*?\.onnx: /, ""));
+    })
+    : (await modelFormat(spec.url)) === "graph-model"
     ? await loadGraphModel(spec.url)
     : await loadLayersModel(spec.url);
   let session: Session;
   try {
-    session = sessionOf(model);
+    session = sessionOf(model, opts);
   } catch (e) {
     model.dispose();
     throw new FileError(spec.display, `unsupported model: ${problemOf(e)}`);
   }
   const dispose = (): void => {
+    (session as Partial<ModelSession>).dispose?.();
     model.dispose();
   };
   const g = session.graph;

@@ -12,7 +12,7 @@ import { tf } from "../core/tensor.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
 import { boolFlag, parseFlags, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
-import { loadModel, resolveModelSpec } from "./_model.ts";
+import { loadModel, parseInputSize, resolveModelSpec } from "./_model.ts";
 
 /** Help of `gradual list`. */
 export const LIST_HELP =
@@ -26,6 +26,7 @@ Options:
                     resolution (used by gradual extrapolation), "classifier" = last layer
                     with a kernel
       --labels FILE class names to count against the model
+      --input-size S  N or HxW, for models whose input size is open
       --plugin P    load a plugin module first (repeatable)
       --backend B   cpu (default here) or wasm
   -h, --help        this help
@@ -39,6 +40,7 @@ Examples:
 const FLAGS = {
   model: { type: "string", short: "m" },
   labels: { type: "string" },
+  "input-size": { type: "string" },
   plugin: { type: "string", multiple: true },
   backend: { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -95,7 +97,9 @@ export async function runList(argv: readonly string[]): Promise<number> {
   if (modelArg !== undefined) {
     tf.enableProdMode();
     await initBackend({ backend: backend as "wasm" | "cpu", threads: 1 });
-    const m = await loadModel(resolveModelSpec(modelArg, stringFlag(flags, "labels")));
+    const m = await loadModel(resolveModelSpec(modelArg, stringFlag(flags, "labels")), {
+      inputSize: parseInputSize(stringFlag(flags, "input-size")),
+    });
     const g = m.session.graph;
     m.dispose();
     lines.push(

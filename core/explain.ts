@@ -8,7 +8,7 @@
  */
 import { checkLayer } from "./graph.ts";
 import { type Registry, registry as defaultRegistry } from "./registry.ts";
-import { GraphSession } from "./graph_session.ts";
+import { type CompileOptions, createSession, frontEndOf, type OnnxModel } from "./frontends/mod.ts";
 import { ModelSession, type Session } from "./session.ts";
 import { resolveTargets, type TargetSpec } from "./targets.ts";
 import {
@@ -80,22 +80,36 @@ export interface Explanation {
   probability: number;
 }
 
-/** A model (LayersModel or GraphModel) or a prepared session. */
-export type ModelLike = LayersModel | GraphModel | Session;
+/** A model (LayersModel, GraphModel, ONNX model) or a prepared session. */
+export type ModelLike = LayersModel | GraphModel | OnnxModel | Session;
 
-const sessions = new WeakMap<object, Session>();
+const sessions = new WeakMap<object, Map<string, Session>>();
 
-/** Returns (and caches) the session of a model. */
-export function sessionOf(model: ModelLike): Session {
-  if (model instanceof ModelSession || model instanceof GraphSession) return model;
-  let s = sessions.get(model);
+/**
+ * Returns (and caches) the session of a model. `opts.inputSize` fills an input size the
+ * model leaves open (it must match a fixed one); sessions are cached per model and size.
+ */
+export function sessionOf(model: ModelLike, opts: CompileOptions = {}): Session {
+  if (model instanceof ModelSession) return model;
+  const size = opts.inputSize ? opts.inputSize.join("x") : "";
+  let bySize = sessions.get(model);
+  if (!bySize) {
+    bySize = new Map();
+    sessions.set(model, bySize);
+  }
+  let s = bySize.get(size);
   if (!s) {
-    s = model instanceof tf.GraphModel
-      ? GraphSession.create(model)
-      : new ModelSession(model as LayersModel);
-    sessions.set(model, s);
+    s = createSession(model, opts);
+    bySize.set(size, s);
   }
   return s;
+}
+
+/** The session for explaining `input`: an open model input size is taken from the images. */
+function sessionFor(model: ModelLike, input: Tensor4D): Session {
+  if (model instanceof ModelSession) return model;
+  const open = frontEndOf(model).dynamicInput?.(model) ?? false;
+  return sessionOf(model, open ? { inputSize: [input.shape[1], input.shape[2]] } : {});
 }
 
 function resolve(req: ExplainRequest, reg: Registry): {
@@ -140,17 +154,12 @@ export async function explainMany(
   requests: readonly ExplainRequest[],
   opts: Omit<ExplainOptions, keyof ExplainRequest> = {},
 ): Promise<Explanation[][]> {
-  const session = sessionOf(model);
+  const session = sessionFor(model, input);
   const graph = session.graph;
   const reg = opts.registry ?? defaultRegistry;
   const plans = requests.map((r) => {
     const { method, extrapolator } = resolve(r, reg);
     const mo = r.methodOptions ?? {};
-    if (method.usesRules && !session.supportsRules) {
-      throw new Error(
-        `${method.name} needs per-layer backward rules, which need a LayersModel; this is a GraphModel`,
-      );
-    }
     const layer = r.layer ?? method.defaultLayer(graph, mo);
     if (layer !== undefined) checkLayer(graph, layer);
     return { req: r, method, extrapolator, layer, mo, eo: r.extrapolatorOptions ?? {} };

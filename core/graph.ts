@@ -39,10 +39,14 @@ export interface ModelGraph {
   readonly outputName: string;
   /**
    * Name of the node whose output holds the class scores to explain: the model output, or
-   * its input when the model ends in a softmax (saliency is taken on the logits).
+   * the softmax's input when the model ends in a softmax (followed or not by reshapes;
+   * saliency is taken on the logits).
    */
   readonly scoreName: string;
-  /** Whether `scoreName` is the pre-softmax tensor inside the last layer. */
+  /**
+   * Whether the scores are the pre-softmax tensor inside node `scoreName` (whose last op is
+   * the softmax) rather than that node's output.
+   */
   readonly scoreIsPreSoftmax: boolean;
   /** Last layer with a spatial 4-D output (the usual Grad-CAM layer), if any. */
   readonly defaultTargetLayer: string | undefined;
@@ -64,7 +68,6 @@ type AnySymbolic = any;
 
 const POOL_CLASSES = new Set(["MaxPooling2D", "AveragePooling2D"]);
 const CONV_CLASSES = new Set(["Conv2D", "DepthwiseConv2D", "SeparableConv2D"]);
-const PAD_CLASSES = new Set(["ZeroPadding2D"]);
 
 function reduces(layer: AnyLayer, className: string): boolean {
   const c = layer.getConfig();
@@ -123,31 +126,61 @@ export function readGraph(model: LayersModel): ModelGraph {
     return name;
   };
   const outputName = visit(m.outputs[0]);
+  return buildGraph(input.sourceLayer.name, shapeOf(input), order, outputName);
+}
+
+/**
+ * Derives the graph facts of {@linkcode ModelGraph} from an executable graph: nodes in
+ * execution order with their ops and output shapes, as any front end (LayersModel,
+ * GraphModel, ONNX) produces them. Uses op kinds and structure only, never names.
+ *
+ * The scores are the pre-softmax tensor wherever the softmax sits: the output is followed
+ * back through reshape / identity nodes to a node ending in a softmax op; the scores are
+ * then the input of that softmax (the node's previous op, or the node's input when the
+ * softmax is the node's only op).
+ */
+export function buildGraph(
+  inputName: string,
+  inputShape: readonly (number | null)[],
+  order: readonly LayerNode[],
+  outputName: string,
+): ModelGraph {
   const byName = new Map(order.map((n) => [n.name, n]));
-  const last = byName.get(outputName)!;
-  const lastOps = last.ops;
-  const endsInSoftmax = lastOps[lastOps.length - 1].kind === "activation" &&
-    lastOps[lastOps.length - 1].params.activation === "softmax";
+  const isSoftmax = (n: LayerNode): boolean => {
+    const op = n.ops[n.ops.length - 1];
+    return op?.kind === "activation" && op.params.activation === "softmax";
+  };
+  const passThrough = (n: LayerNode): boolean =>
+    n.inputs.length === 1 && n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
+  let softmaxNode = byName.get(outputName);
+  while (softmaxNode && !isSoftmax(softmaxNode) && passThrough(softmaxNode)) {
+    softmaxNode = byName.get(softmaxNode.inputs[0]);
+  }
   let scoreName = outputName;
   let scoreIsPreSoftmax = false;
-  if (endsInSoftmax) {
-    if (lastOps.length > 1) scoreIsPreSoftmax = true;
-    else scoreName = last.inputs[0];
+  if (softmaxNode && isSoftmax(softmaxNode)) {
+    if (softmaxNode.ops.length > 1) {
+      scoreName = softmaxNode.name;
+      scoreIsPreSoftmax = true;
+    } else scoreName = softmaxNode.inputs[0];
   }
-  const spatial = order.filter((n) => n.outputShape.length === 4);
+  // Spatial maps: 4-D outputs larger than 1x1 (a kept-dims global pool is no CAM layer).
+  const spatial = order.filter((n) =>
+    n.outputShape.length === 4 && (Number(n.outputShape[1]) > 1 || Number(n.outputShape[2]) > 1)
+  );
   const reducing = order.filter((n) => n.reducesResolution).map((n) => n.name);
+  const padOnly = (n: LayerNode | undefined): n is LayerNode =>
+    n !== undefined && n.ops.length > 0 && n.ops.every((o) => o.kind === "pad");
   let firstReducingInput: string | undefined;
   if (reducing.length > 0) {
     let src = byName.get(reducing[0])!.inputs[0];
-    while (byName.has(src) && PAD_CLASSES.has(byName.get(src)!.className)) {
-      src = byName.get(src)!.inputs[0];
-    }
+    while (padOnly(byName.get(src))) src = byName.get(src)!.inputs[0];
     firstReducingInput = src;
   }
   const kernels = order.filter((n) => n.hasKernel);
   return {
-    inputName: input.sourceLayer.name,
-    inputShape: shapeOf(input),
+    inputName,
+    inputShape,
     nodes: order,
     outputName,
     scoreName,

@@ -1,8 +1,13 @@
 /**
- * The model session: runs a tfjs LayersModel with the toolkit's own executor so that ONE
+ * The model session: runs an executable graph ({@linkcode ModelGraph}: nodes of ops with
+ * their parameters, inputs and output shapes) with the toolkit's own executor so that ONE
  * forward pass can record the outputs of any layers, and any number of backward passes over
  * that same forward can return gradients at any recorded layer, optionally with backward
- * rules that replace a layer kind's gradient (excitation backprop, guided backprop, ...).
+ * rules that replace an op kind's gradient (excitation backprop, guided backprop, ...).
+ *
+ * The executor does not know where the graph comes from: front ends compile a model into
+ * it (a tfjs LayersModel through `readGraph`, a tfjs GraphModel through
+ * `core/frontends/graph_model.ts`), and every method works the same on all of them.
  *
  * Backward work stops at the shallowest layer whose gradient was asked for: only the part
  * of the graph between that layer and the output is kept and differentiated.
@@ -61,10 +66,7 @@ export interface ForwardOptions {
   gradientsFrom?: readonly string[];
 }
 
-/**
- * One forward pass as methods and extrapolators see it (implemented by
- * {@linkcode ForwardPass} for LayersModels and by the GraphModel session).
- */
+/** One forward pass as methods and extrapolators see it ({@linkcode ForwardPass}). */
 export interface Pass {
   /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
   readonly scores: Tensor2D;
@@ -82,13 +84,16 @@ export interface Pass {
   dispose(): void;
 }
 
-/** A model prepared for saliency (LayersModel or GraphModel). */
+/** A model prepared for saliency (whatever front end compiled it). */
 export interface Session {
   /** Graph facts. */
   readonly graph: ModelGraph;
   /** Input height, width and channels. */
   readonly inputSize: [number, number, number];
-  /** Whether backward rules (excitation backprop, guided backprop, ...) are supported. */
+  /**
+   * Whether backward rules (excitation backprop, guided backprop, ...) are supported (true
+   * for every model the executor runs; kept for plugins written against older sessions).
+   */
   readonly supportsRules: boolean;
   /** Runs one forward pass keeping what later backward passes and readers need. */
   forward(input: Tensor4D, opts?: ForwardOptions): Pass;
@@ -109,6 +114,7 @@ export class ForwardPass implements Pass {
   readonly #values: Map<string, Tensor>;
   readonly #saved: Map<string, Saved>;
   readonly #gradFrom: Set<string>;
+  readonly #scoreShape: readonly number[];
   #disposed = false;
   /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
   readonly scores: Tensor2D;
@@ -126,8 +132,10 @@ export class ForwardPass implements Pass {
     gradFrom: Set<string>,
     scores: Tensor2D,
     output: Tensor,
+    scoreShape: readonly number[],
   ) {
     this.#session = session;
+    this.#scoreShape = scoreShape;
     this.input = input;
     this.#values = values;
     this.#saved = saved;
@@ -179,12 +187,13 @@ export class ForwardPass implements Pass {
     const needed = this.#session.between(want);
     return tf.tidy(() => {
       const nodes = graph.nodes;
-      // The seed enters at the score tensor: the output of the last node's linear op when
-      // the model ends in a fused softmax, else the score node's output.
-      const startName = graph.scoreIsPreSoftmax ? graph.outputName : graph.scoreName;
+      // The seed enters at the score tensor: the input of the score node's softmax op when
+      // the softmax is fused into it, else the score node's output.
+      const startName = graph.scoreName;
       const startIndex = nodes.findIndex((n) => n.name === startName);
       const result = new Map<string, Tensor>();
-      const pending = new Map<string, Tensor>([[startName, seed]]);
+      const start = seed.reshape(this.#scoreShape as number[]);
+      const pending = new Map<string, Tensor>([[startName, start]]);
       for (let i = startIndex; i >= 0; i--) {
         const node = nodes[i];
         let dy = pending.get(node.name);
@@ -196,7 +205,7 @@ export class ForwardPass implements Pass {
         const saved = this.#saved.get(node.name);
         if (!saved) continue; // below this node nothing is needed
         if (!node.inputs.some((src) => needed.has(src))) continue;
-        const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.outputName;
+        const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.scoreName;
         let g = dy;
         for (let k = node.ops.length - 1 - (skipSoftmax ? 1 : 0); k >= 0; k--) {
           const op = node.ops[k];
@@ -273,37 +282,52 @@ export interface ModelSessionOptions {
    * PyTorch.
    */
   readonly poolPadding?: "zeros" | "pytorch";
+  /**
+   * Tensors the front end created for the graph (converted weights), freed by
+   * {@linkcode ModelSession.dispose}; a LayersModel's own weights stay the model's.
+   */
+  readonly owned?: readonly Tensor[];
 }
 
 /**
- * A tfjs LayersModel prepared for saliency: graph facts plus the executor.
+ * A model prepared for saliency: its executable graph (with the graph facts) plus the
+ * executor. Built from a tfjs LayersModel directly, or from the graph any front end
+ * compiled (see `compileModel` in `core/frontends/mod.ts`).
  *
  * @example
  * ```ts
  * import { ModelSession } from "./session.ts";
- * // const session = new ModelSession(await loadModel("model.json"));
+ * // const session = new ModelSession(await loadLayersModel("model.json"));
  * // const pass = session.forward(x, { record: ["block5_conv3"], gradientsFrom: ["block5_conv3"] });
  * // const [g] = pass.backward(seed, { wrt: ["block5_conv3"] });
  * // pass.dispose();
  * ```
  */
 export class ModelSession implements Session {
-  /** The wrapped model. */
-  readonly model: LayersModel;
-  /** Its graph facts. */
+  /** The executable graph and its facts. */
   readonly graph: ModelGraph;
   readonly #index: Map<string, number>;
   readonly #ancestors = new Map<string, Set<string>>();
+  readonly #owned: Tensor[];
 
   /** Per-op backward rules are supported. */
   readonly supportsRules = true;
 
-  /** Wraps a loaded LayersModel (reads its graph once). */
-  constructor(model: LayersModel, options: ModelSessionOptions = {}) {
-    this.model = model;
-    const graph = readGraph(model);
+  /**
+   * Wraps a LayersModel (its graph is read once) or an executable graph a front end
+   * compiled.
+   */
+  constructor(source: LayersModel | ModelGraph, options: ModelSessionOptions = {}) {
+    const graph = isGraph(source) ? source : readGraph(source);
     this.graph = options.poolPadding === "pytorch" ? pytorchPoolPadding(graph) : graph;
+    this.#owned = [...(options.owned ?? [])];
     this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
+  }
+
+  /** Frees the tensors the front end created for the graph (not the model's weights). */
+  dispose(): void {
+    for (const t of this.#owned) if (!t.isDisposed) t.dispose();
+    this.#owned.length = 0;
   }
 
   /** Input height, width and channels. */
@@ -380,6 +404,7 @@ export class ModelSession implements Session {
     const saved = new Map<string, Saved>();
     let scores: Tensor2D | undefined;
     let output: Tensor | undefined;
+    let scoreShape: number[] = [];
     const keepers = new Set<Tensor>([input]);
     for (const node of graph.nodes) {
       const ins = node.inputs.map((s) => live.get(s)!);
@@ -406,14 +431,11 @@ export class ModelSession implements Session {
       if (node.name === graph.outputName) {
         output = y;
         keepers.add(y);
-        if (graph.scoreIsPreSoftmax) {
-          scores = outs[outs.length - 2] as Tensor2D;
-          keepers.add(scores);
-        }
       }
-      if (node.name === graph.scoreName && !graph.scoreIsPreSoftmax) {
-        scores = y as Tensor2D;
-        keepers.add(y);
+      if (node.name === graph.scoreName) {
+        scores = (graph.scoreIsPreSoftmax ? outs[outs.length - 2] : y) as Tensor2D;
+        scoreShape = scores.shape;
+        keepers.add(scores);
       }
       // Free what nobody needs any more.
       for (const t of outs.slice(0, -1)) if (!keepers.has(t)) t.dispose();
@@ -434,9 +456,11 @@ export class ModelSession implements Session {
     if (scores.rank !== 2) {
       const s = scores;
       scores = tf.tidy(() => s.reshape([s.shape[0], -1]) as Tensor2D);
-      if (!keepers.has(s)) s.dispose();
+      const held = new Set<Tensor>([output, ...values.values()]);
+      for (const v of saved.values()) [...v.inputs, ...v.outputs].forEach((t) => held.add(t));
+      if (!held.has(s)) s.dispose();
     }
-    return new ForwardPass(this, input, values, saved, gradFrom, scores, output);
+    return new ForwardPass(this, input, values, saved, gradFrom, scores, output, scoreShape);
   }
 
   #gradBelow(node: LayerNode, gradFrom: Set<string>): boolean {
@@ -451,4 +475,9 @@ export class ModelSession implements Session {
     pass.dispose();
     return s;
   }
+}
+
+function isGraph(source: LayersModel | ModelGraph): source is ModelGraph {
+  const g = source as Partial<ModelGraph>;
+  return Array.isArray(g.nodes) && typeof g.scoreName === "string";
 }

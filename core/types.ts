@@ -75,7 +75,7 @@ export interface SaliencyMethod {
   readonly description: string;
   /**
    * Whether the method replaces layers' gradients with backward rules (excitation backprop,
-   * guided backprop, ...): such methods need a LayersModel.
+   * guided backprop, ...); every model the executor runs supports them.
    */
   readonly usesRules?: boolean;
   /** The layer the method works on when the user names none. */

@@ -329,7 +329,7 @@ function pathFrom(graph: ModelGraph, from: string): Set<string> {
 function checkRules(graph: ModelGraph, path: ReadonlySet<string>): void {
   for (const n of graph.nodes) {
     if (!path.has(n.name)) continue;
-    const skipSoftmax = graph.scoreIsPreSoftmax && n.name === graph.outputName;
+    const skipSoftmax = graph.scoreIsPreSoftmax && n.name === graph.scoreName;
     const ops = skipSoftmax ? n.ops.slice(0, -1) : n.ops;
     for (const op of ops) if (!hasExcitationRule(op)) throw noRule(op);
   }

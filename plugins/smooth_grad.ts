@@ -107,11 +107,6 @@ export const smoothGrad: SaliencyMethod = {
   },
   async run(ctx: MethodContext): Promise<SaliencyMaps> {
     const { base, baseOptions } = baseOf(ctx.options);
-    if (base.usesRules && !ctx.session.supportsRules) {
-      throw new Error(
-        `smooth-grad: base ${base.name} needs per-layer backward rules, which need a LayersModel`,
-      );
-    }
     const samples = positiveInt(ctx.options.samples, 25, "samples");
     const batchSize = positiveInt(ctx.options.batchSize, 32, "batchSize");
     const noise = Number(ctx.options.noise ?? 0.15);

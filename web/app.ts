@@ -206,7 +206,6 @@ function fillPlugins(info: BackendReport): void {
     box.type = "checkbox";
     box.value = m.name;
     box.checked = selectedMethods.has(m.name);
-    box.dataset.rules = String(m.usesRules);
     box.addEventListener("change", () => {
       selectedMethods = new Set(checkedMethods());
       explainNow();
@@ -226,15 +225,6 @@ function fillPlugins(info: BackendReport): void {
   ui.extrapolator.value = [...ui.extrapolator.options].some((o) => o.value === want)
     ? want
     : "none";
-  updateRuleMethods();
-}
-
-function updateRuleMethods(): void {
-  const graph = exposed.model?.format === "graph-model";
-  for (const box of ui.methods.querySelectorAll<HTMLInputElement>("input")) {
-    box.disabled = graph && box.dataset.rules === "true";
-    box.parentElement!.classList.toggle("disabled", box.disabled);
-  }
 }
 
 function checkedMethods(): string[] {
@@ -252,7 +242,6 @@ function showModel(info: ModelReport): void {
   ui.target.replaceChildren(new Option("top-1 class", "top1"));
   info.labels.forEach((l, i) => ui.target.append(new Option(`${i}: ${l}`, String(i))));
   ui.target.value = [...ui.target.options].some((o) => o.value === keep) ? keep : "top1";
-  updateRuleMethods();
 }
 
 function loadModel(source: ModelSource, name: string): void {

@@ -84,7 +84,7 @@ export interface PluginInfo {
   name: string;
   /** One-line description. */
   description: string;
-  /** Whether it needs a LayersModel (backward rules). */
+  /** Whether it replaces layers' gradients with backward rules. */
   usesRules: boolean;
 }
 
