@@ -178,12 +178,16 @@ export class ForwardPass implements Pass {
     const needed = this.#session.between(want);
     return tf.tidy(() => {
       const nodes = graph.nodes;
-      // The seed enters at the score tensor: the output of the last node's linear op when
-      // the model ends in a fused softmax, else the score node's output.
-      const startName = graph.scoreIsPreSoftmax ? graph.outputName : graph.scoreName;
+      // The seed enters at the score tensor: the output of the score node's linear op when
+      // it holds a fused softmax, else the score node's output (in that tensor's shape).
+      const startName = graph.scoreName;
       const startIndex = nodes.findIndex((n) => n.name === startName);
+      const scoreShape = nodes[startIndex].outputShape.slice(1).map((d) => d ?? -1);
       const result = new Map<string, Tensor>();
-      const pending = new Map<string, Tensor>([[startName, seed]]);
+      const pending = new Map<string, Tensor>([[
+        startName,
+        seed.reshape([seed.shape[0], ...scoreShape]),
+      ]]);
       for (let i = startIndex; i >= 0; i--) {
         const node = nodes[i];
         let dy = pending.get(node.name);
@@ -195,7 +199,7 @@ export class ForwardPass implements Pass {
         const saved = this.#saved.get(node.name);
         if (!saved) continue; // below this node nothing is needed
         if (!node.inputs.some((src) => needed.has(src))) continue;
-        const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.outputName;
+        const skipSoftmax = graph.scoreIsPreSoftmax && node.name === graph.scoreName;
         let g = dy;
         for (let k = node.ops.length - 1 - (skipSoftmax ? 1 : 0); k >= 0; k--) {
           const op = node.ops[k];
@@ -393,14 +397,10 @@ export class ModelSession implements Session {
       if (node.name === graph.outputName) {
         output = y;
         keepers.add(y);
-        if (graph.scoreIsPreSoftmax) {
-          scores = outs[outs.length - 2] as Tensor2D;
-          keepers.add(scores);
-        }
       }
-      if (node.name === graph.scoreName && !graph.scoreIsPreSoftmax) {
-        scores = y as Tensor2D;
-        keepers.add(y);
+      if (node.name === graph.scoreName) {
+        scores = (graph.scoreIsPreSoftmax ? outs[outs.length - 2] : y) as Tensor2D;
+        keepers.add(scores);
       }
       // Free what nobody needs any more.
       for (const t of outs.slice(0, -1)) if (!keepers.has(t)) t.dispose();
