@@ -95,7 +95,7 @@ export const gradualExtrapolation: Extrapolator = {
     // map starts one step below it, at the deepest stage, and is unchanged.)
     const areas = layers.map((l) => {
       const a = ctx.pass.activation(l);
-      return a.rank === 4 ? a.shape[1] * a.shape[2] : 0;
+      return a.rank === 4 ? (a.shape[1] ?? 0) * (a.shape[2] ?? 0) : 0;
     });
     const below = areas.filter((a) => a > 0 && a < mh * mw);
     const floor = below.length ? Math.max(...below) : 0;
