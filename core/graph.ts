@@ -7,7 +7,7 @@
  *
  * {@linkcode readGraph} is the tfjs LayersModel front end: it flattens nested models (a
  * backbone model used as one layer) into the graph, naming their layers `outer/inner`;
- * {@linkcode buildModelGraph} derives the facts from any front end's nodes.
+ * {@linkcode buildGraph} derives the facts from any front end's nodes.
  *
  * @module
  */
@@ -186,7 +186,7 @@ export function readGraph(model: LayersModel): ModelGraph {
     return name;
   };
   const outputName = visit(m.outputs[0], new Map([[input.id, inputName]]), "");
-  return buildModelGraph(inputName, [...input.shape], order, outputName);
+  return buildGraph(inputName, [...input.shape], order, outputName);
 }
 
 /** Where the class scores are: see {@linkcode ModelGraph.scoreName}. */
@@ -281,7 +281,7 @@ export function inputLikeNodes(graph: ModelGraph): Set<string> {
  * Derives the graph facts of {@linkcode ModelGraph} from a front end's nodes (execution
  * order, inputs before their consumers).
  */
-export function buildModelGraph(
+export function buildGraph(
   inputName: string,
   inputShape: readonly (number | null)[],
   nodes: readonly LayerNode[],

@@ -108,6 +108,7 @@ export class ForwardPass implements Pass {
   readonly #values: Map<string, Tensor>;
   readonly #saved: Map<string, Saved>;
   readonly #gradFrom: Set<string>;
+  readonly #scoreShape: readonly number[];
   #disposed = false;
   /** The class scores `[N, classes]` that targets refer to (pre-softmax where possible). */
   readonly scores: Tensor2D;
@@ -125,8 +126,10 @@ export class ForwardPass implements Pass {
     gradFrom: Set<string>,
     scores: Tensor2D,
     output: Tensor,
+    scoreShape: readonly number[],
   ) {
     this.#session = session;
+    this.#scoreShape = scoreShape;
     this.input = input;
     this.#values = values;
     this.#saved = saved;
@@ -178,16 +181,13 @@ export class ForwardPass implements Pass {
     const needed = this.#session.between(want);
     return tf.tidy(() => {
       const nodes = graph.nodes;
-      // The seed enters at the score tensor: the output of the score node's linear op when
-      // it holds a fused softmax, else the score node's output (in that tensor's shape).
+      // The seed enters at the score tensor: the input of the score node's softmax op when
+      // the softmax is fused into it, else the score node's output.
       const startName = graph.scoreName;
       const startIndex = nodes.findIndex((n) => n.name === startName);
-      const scoreShape = nodes[startIndex].outputShape.slice(1).map((d) => d ?? -1);
       const result = new Map<string, Tensor>();
-      const pending = new Map<string, Tensor>([[
-        startName,
-        seed.reshape([seed.shape[0], ...scoreShape]),
-      ]]);
+      const start = seed.reshape(this.#scoreShape as number[]);
+      const pending = new Map<string, Tensor>([[startName, start]]);
       for (let i = startIndex; i >= 0; i--) {
         const node = nodes[i];
         let dy = pending.get(node.name);
@@ -371,6 +371,7 @@ export class ModelSession implements Session {
     const saved = new Map<string, Saved>();
     let scores: Tensor2D | undefined;
     let output: Tensor | undefined;
+    let scoreShape: number[] = [];
     const keepers = new Set<Tensor>([input]);
     for (const node of graph.nodes) {
       const ins = node.inputs.map((s) => live.get(s)!);
@@ -400,6 +401,7 @@ export class ModelSession implements Session {
       }
       if (node.name === graph.scoreName) {
         scores = (graph.scoreIsPreSoftmax ? outs[outs.length - 2] : y) as Tensor2D;
+        scoreShape = scores.shape;
         keepers.add(scores);
       }
       // Free what nobody needs any more.
@@ -421,9 +423,11 @@ export class ModelSession implements Session {
     if (scores.rank !== 2) {
       const s = scores;
       scores = tf.tidy(() => s.reshape([s.shape[0], -1]) as Tensor2D);
-      if (!keepers.has(s)) s.dispose();
+      const held = new Set<Tensor>([output, ...values.values()]);
+      for (const v of saved.values()) [...v.inputs, ...v.outputs].forEach((t) => held.add(t));
+      if (!held.has(s)) s.dispose();
     }
-    return new ForwardPass(this, input, values, saved, gradFrom, scores, output);
+    return new ForwardPass(this, input, values, saved, gradFrom, scores, output, scoreShape);
   }
 
   #gradBelow(node: LayerNode, gradFrom: Set<string>): boolean {

@@ -6,11 +6,11 @@
  * layer's output size and multiplied by that output's channel sum divided by its maximum;
  * the last step uses the input of the first reducing layer (full resolution) unless that is the
  * input image or a pure padding / rescaling of it (then the map is only resized to the input
- * size). Stages more than one step coarser than the method's map are skipped (the paper
- * starts from a last-layer map, one step above the deepest stage; a map at an inner layer is
- * not shrunk to the deepest resolution first). Then the map is z-scored (std with N-1),
- * clipped to [-1, 1] and min-max scaled to [0, 1]; a constant map (e.g. all zero) stays
- * finite (all 0).
+ * size). Like the paper's code, the walk always starts at the deepest reducing layer, also
+ * for a map from an inner layer (which is first shrunk to that resolution: a sparse map can
+ * vanish there; `gradual+` skips stages coarser than the map). Then the map is z-scored (std
+ * with N-1), clipped to [-1, 1] and min-max scaled to [0, 1]; a constant map (e.g. all zero)
+ * stays finite (all 0) and `explain` reports it `empty`.
  *
  * Which layers count is read from the graph, never from names, and the activations come
  * from the SAME forward pass the method used (the paper's code runs an extra one).
@@ -89,21 +89,11 @@ export const gradualExtrapolation: Extrapolator = {
     const opts: PluginOptions = ctx.options;
     const batch = opts.statistics === "batch";
     const layers = pyramidLayers(ctx.session.graph);
-    const [, mh, mw] = maps.maps.shape;
-    // Stages more than one step coarser than the map are skipped: a map at an inner layer
-    // is not first shrunk to the deepest resolution. (The paper's path from a last-layer
-    // map starts one step below it, at the deepest stage, and is unchanged.)
-    const areas = layers.map((l) => {
-      const a = ctx.pass.activation(l);
-      return a.rank === 4 ? (a.shape[1] ?? 0) * (a.shape[2] ?? 0) : 0;
-    });
-    const below = areas.filter((a) => a > 0 && a < mh * mw);
-    const floor = below.length ? Math.max(...below) : 0;
     const out = tf.tidy(() => {
       let h = maps.maps;
       for (let i = layers.length - 1; i >= 0; i--) {
         const act = ctx.pass.activation(layers[i]);
-        if (act.rank !== 4 || areas[i] < floor) continue;
+        if (act.rank !== 4) continue;
         const [, ah, aw] = act.shape;
         h = resizeMaps(h, ah, aw);
         const peak = act.max(axes(4, batch), true).reshape(batch ? [1, 1, 1] : [-1, 1, 1]);

@@ -493,23 +493,23 @@ export const ZOO: readonly ZooEntry[] = [
   {
     name: "MobileNet v1",
     build: () => mobilenetV1(false),
-    innerLayer: "conv_pw_3_relu",
+    innerLayer: "conv_pw_5_relu",
     reluFamily: true,
   },
   {
     name: "MobileNet v1 (softmax, Reshape)",
     build: () => mobilenetV1(true),
-    innerLayer: "conv_pw_3_relu",
+    innerLayer: "conv_pw_5_relu",
     reluFamily: true,
   },
-  { name: "MobileNet v2", build: mobilenetV2, innerLayer: "block_2_add", reluFamily: true },
+  { name: "MobileNet v2", build: mobilenetV2, innerLayer: "block_4_add", reluFamily: true },
   {
     name: "EfficientNetB0",
     build: efficientNetB0,
-    innerLayer: "block3a_activation",
+    innerLayer: "block3a_expand_activation",
     reluFamily: false,
   },
-  { name: "DenseNet121", build: denseNet121, innerLayer: "conv3_block2_concat", reluFamily: true },
+  { name: "DenseNet121", build: denseNet121, innerLayer: "conv3_block2_1_relu", reluFamily: true },
   { name: "InceptionV3", build: inceptionV3, innerLayer: "mixed1", reluFamily: true },
   { name: "Xception", build: xception, innerLayer: "add_3", reluFamily: true },
   {
@@ -527,7 +527,7 @@ export const ZOO: readonly ZooEntry[] = [
   {
     name: "Transfer (MobileNetV2 base + GAP + Dense)",
     build: transferMobileNetV2,
-    innerLayer: "mobilenetv2_1.00_64/block_2_add",
+    innerLayer: "mobilenetv2_1.00_64/block_4_add",
     reluFamily: true,
   },
 ];

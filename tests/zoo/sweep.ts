@@ -55,7 +55,7 @@ export interface ModelReport {
   guidedVsPlain: number;
   /** Layers of the gradual / gradual+ pyramids that are the input or a padding / rescaling of it. */
   inputStages: string[];
-  /** numTensors after minus before the sweep. */
+  /** numTensors after minus before a second round of every method (caches filled). */
   tensorGrowth: number;
   /** The default CAM, EB layers. */
   defaults: { cam?: string; eb?: string };
@@ -154,7 +154,6 @@ export async function sweepModel(entry: ZooEntry): Promise<ModelReport> {
   const session = sessionOf(model) as ModelSession;
   const graph = session.graph;
   try {
-    const before = tf.memory().numTensors;
     const { scoreRelErr, gradRelErr } = checkAgainstTfjs(model, session, x);
     const cells: Cell[] = [];
     const methods = registry.methods().map((p) => p.name);
@@ -185,6 +184,18 @@ export async function sweepModel(entry: ZooEntry): Promise<ModelReport> {
     const stages = [...stageFactors(graph).map((s) => s.layer), ...pyramidLayers(graph)];
     const ebDefault = registry.method("excitation-backprop").defaultLayer(graph, {});
     const camDefault = registry.method("grad-cam").defaultLayer(graph, {});
+    // Flat tensor count: a second round of every method (default layer, gradual+) after the
+    // sweep has filled every cache must not add a tensor.
+    const before = tf.memory().numTensors;
+    await explainMany(
+      session,
+      x,
+      methods.map((method) => ({
+        method,
+        extrapolator: "gradual+",
+        methodOptions: METHOD_OPTIONS[method] ?? {},
+      })),
+    );
     const tensorGrowth = tf.memory().numTensors - before;
     return {
       name: entry.name,
