@@ -236,7 +236,11 @@ export function compatibilityTable(reports: readonly ModelReport[]): string {
         if (!notes.has(key)) notes.set(key, notes.size + 1);
         return `[${notes.get(key)}]`;
       });
-      return `${good}/${cs.length} ${[...new Set(refs)].join("")}`;
+      const inputOnly = cs.every((c) =>
+        c.ok || (c.layerChoice === "inner" && /works at the model input/.test(c.error ?? ""))
+      );
+      const tag = inputOnly ? "ok at the input" : `${good}/${cs.length}`;
+      return `${tag} ${[...new Set(refs)].join("")}`;
     });
     lines.push(`| ${r.name} | ${row.join(" | ")} |`);
   }
