@@ -28,6 +28,7 @@ import {
   type Tensor4D,
   tf,
 } from "./tensor.ts";
+import { NORMALIZATION_EPSILON } from "./keras_layers.ts";
 
 /** What an op does, for backward rules to key on. */
 export type OpKind =
@@ -491,6 +492,35 @@ export function scaleOp(layer: string, className: string, scale: number, offset:
   };
 }
 
+/**
+ * Keras `Normalization` (see `keras_layers.ts`): `(x - mean) / max(sqrt(variance), 1e-7)`
+ * per channel, or its inverse; `stats` returns new per-channel mean and variance tensors.
+ */
+export function normalizationOp(
+  layer: string,
+  className: string,
+  stats: () => [Tensor, Tensor],
+  invert: boolean,
+): Op {
+  const std = (variance: Tensor): Tensor => tf.maximum(tf.sqrt(variance), NORMALIZATION_EPSILON);
+  return {
+    kind: "scale",
+    layer,
+    className,
+    params: { epsilon: NORMALIZATION_EPSILON },
+    forward: ([x]) =>
+      tf.tidy(() => {
+        const [mean, variance] = stats();
+        return invert ? x.mul(std(variance)).add(mean) : x.sub(mean).div(std(variance));
+      }),
+    backward: (dy) =>
+      tf.tidy(() => {
+        const [, variance] = stats();
+        return [invert ? dy.mul(std(variance)) : dy.div(std(variance))];
+      }),
+  };
+}
+
 /** Global average or max pooling over H and W. */
 export function globalPoolOp(
   layer: string,
@@ -827,6 +857,13 @@ export function compileLayer(layer: AnyLayer, name: string = layer.name): Op[] {
           variance: weightNamed(layer, "moving_variance")!,
           epsilon: Number(c.epsilon ?? 1e-3),
         }),
+      ];
+    }
+    case "Normalization": {
+      const axis = Array.isArray(c.axis) && c.axis.length === 1 ? c.axis[0] : c.axis ?? -1;
+      if (axis !== -1 && axis !== 3) throw unsupported(name, className, `axis ${String(c.axis)}`);
+      return [
+        normalizationOp(name, className, () => layer.statistics(), c.invert === true),
       ];
     }
     case "Rescaling":

@@ -7,6 +7,7 @@
  */
 import { initBackend } from "../core/backend.ts";
 import { explain, sessionOf } from "../core/explain.ts";
+import { KerasNormalization } from "../core/keras_layers.ts";
 import { activationOp, mergeOp } from "../core/layer_ops.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";
@@ -202,4 +203,46 @@ Deno.test("gradual keeps an all-zero map finite and explain reports it empty", a
   }
   x.dispose();
   m.dispose();
+});
+
+Deno.test("Keras Normalization loads (adapted weights or fixed config) and runs as Keras does", async () => {
+  const x = tf.tidy(() => zooInput(1).slice([0, 0, 0, 0], [1, 16, 16, 3]).mul(255) as tf.Tensor4D);
+  for (const fixed of [false, true]) {
+    const stats = fixed ? { mean: [120, 110, 100], variance: [3000, 2800, 2500] } : {};
+    const m = small([
+      new KerasNormalization({ name: "normalization", ...stats }),
+      L.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "c" }),
+      L.globalAveragePooling2d({ name: "gap" }),
+      L.dense({ units: 3, activation: "softmax", name: "fc" }),
+    ]);
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await m.save(tf.io.withSaveHandler((a) => {
+      artifacts = a;
+      return Promise.resolve({
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+      });
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const [ref, back] = [m.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+    const mine = tf.tidy(() => tf.softmax(sessionOf(loaded).predict(x)));
+    const [r, b, q] = [ref.dataSync(), back.dataSync(), mine.dataSync()];
+    r.forEach((v, i) => {
+      assertAlmostEquals(b[i], v, 1e-6);
+      assertAlmostEquals(q[i], v, 1e-6);
+    });
+    if (fixed) {
+      // Keras' formula on the fixed statistics: (x - mean) / max(sqrt(variance), 1e-7).
+      const d = tf.tidy(() => {
+        const want = x.sub(tf.tensor1d([120, 110, 100])).div(
+          tf.sqrt(tf.tensor1d([3000, 2800, 2500])),
+        );
+        return tf.max(tf.abs((m.layers[1].apply(x) as tf.Tensor).sub(want))).dataSync()[0];
+      });
+      assert(d < 1e-5, `normalisation off by ${d}`);
+    }
+    tf.dispose([ref, back, mine]);
+    m.dispose();
+    loaded.dispose();
+  }
+  x.dispose();
 });

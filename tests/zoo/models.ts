@@ -8,9 +8,12 @@
  *
  * @module
  */
+import { KerasNormalization } from "../../core/keras_layers.ts";
 import { tf } from "../../core/tensor.ts";
 
 type ST = tf.SymbolicTensor;
+type Act = Parameters<typeof tf.layers.activation>[0]["activation"];
+type Pad = NonNullable<Parameters<typeof tf.layers.zeroPadding2d>[0]>["padding"];
 const L = tf.layers;
 
 /** One zoo architecture. */
@@ -23,6 +26,8 @@ export interface ZooEntry {
   readonly innerLayer: string;
   /** Whether the model has ReLU-family activations (guided backprop must differ). */
   readonly reluFamily: boolean;
+  /** Input value scale: 255 for models fed raw pixels (`--preprocess raw`), else 1. */
+  readonly inputScale?: number;
 }
 
 /** Input size of every zoo model. */
@@ -60,6 +65,9 @@ export function seedWeights(model: tf.LayersModel, seed = 17): void {
     else if (name.endsWith("gamma")) data = fill(size, () => 1 + 0.1 * next());
     else if (name.endsWith("beta")) data = fill(size, () => 0.05 + 0.1 * next());
     else if (name.endsWith("bias")) data = fill(size, () => 0.02 + 0.05 * next());
+    else if (name.endsWith("/mean")) data = fill(size, () => 0.45 + 0.05 * next());
+    else if (name.endsWith("/variance")) data = fill(size, () => 0.05 + 0.01 * Math.abs(next()));
+    else if (name.endsWith("/count")) data = fill(size, () => 1000);
     else if (name.endsWith("alpha")) data = fill(size, () => 0.2 + 0.05 * next());
     else {
       const depthwise = name.includes("depthwise");
@@ -109,23 +117,19 @@ const conv = (
     kernelSize: k,
     strides: o.strides ?? 1,
     padding: o.padding ?? "same",
-    // deno-lint-ignore no-explicit-any
-    activation: (o.activation ?? "linear") as any,
+    activation: (o.activation ?? "linear") as Act,
     useBias: o.useBias ?? true,
     name,
   }).apply(x) as ST;
 const bn = (x: ST, name: string): ST => L.batchNormalization({ axis: 3, name }).apply(x) as ST;
-// deno-lint-ignore no-explicit-any
 const act = (x: ST, a: string, name: string): ST =>
-  L.activation({ activation: a as any, name }).apply(x) as ST;
+  L.activation({ activation: a as Act, name }).apply(x) as ST;
 const relu6 = (x: ST, name: string): ST => L.reLU({ maxValue: 6, name }).apply(x) as ST;
 const pad = (x: ST, p: number | [[number, number], [number, number]], name: string): ST =>
-  // deno-lint-ignore no-explicit-any
-  L.zeroPadding2d({ padding: p as any, name }).apply(x) as ST;
+  L.zeroPadding2d({ padding: p as Pad, name }).apply(x) as ST;
 const gap = (x: ST, name: string): ST => L.globalAveragePooling2d({ name }).apply(x) as ST;
 const dense = (x: ST, units: number, name: string, activation = "softmax"): ST =>
-  // deno-lint-ignore no-explicit-any
-  L.dense({ units, activation: activation as any, name }).apply(x) as ST;
+  L.dense({ units, activation: activation as Act, name }).apply(x) as ST;
 const input = (name = "input_1"): ST => tf.input({ shape: [ZOO_SIZE, ZOO_SIZE, 3], name });
 
 function finish(inputs: ST, outputs: ST, name: string): tf.LayersModel {
@@ -261,10 +265,11 @@ function mobilenetV2(): tf.LayersModel {
   return finish(x0, dense(x, ZOO_CLASSES, "predictions"), "mobilenetv2_1.00_64");
 }
 
-/** EfficientNetB0: Rescaling stem, swish, MBConv with squeeze-and-excitation (broadcast Multiply). */
+/** EfficientNetB0: Rescaling + Normalization stem (0..255 input), swish, MBConv with squeeze-and-excitation (broadcast Multiply). */
 function efficientNetB0(): tf.LayersModel {
   const x0 = input();
   let x = L.rescaling({ scale: 1 / 255, name: "rescaling" }).apply(x0) as ST;
+  x = new KerasNormalization({ name: "normalization" }).apply(x) as ST;
   x = pad(x, [[0, 1], [0, 1]], "stem_conv_pad");
   x = conv(x, 8, 3, "stem_conv", { strides: 2, padding: "valid", useBias: false });
   x = act(bn(x, "stem_bn"), "swish", "stem_activation");
@@ -508,6 +513,7 @@ export const ZOO: readonly ZooEntry[] = [
     build: efficientNetB0,
     innerLayer: "block3a_expand_activation",
     reluFamily: false,
+    inputScale: 255,
   },
   { name: "DenseNet121", build: denseNet121, innerLayer: "conv3_block2_1_relu", reluFamily: true },
   { name: "InceptionV3", build: inceptionV3, innerLayer: "mixed1", reluFamily: true },

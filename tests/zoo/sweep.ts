@@ -150,7 +150,7 @@ function requestsFor(method: string, inner: string): (ExplainRequest & { cell: C
 /** Runs the sweep on one zoo entry (builds, checks, disposes the model). */
 export async function sweepModel(entry: ZooEntry): Promise<ModelReport> {
   const model = entry.build();
-  const x = zooInput(1);
+  const x = tf.tidy(() => zooInput(1).mul(entry.inputScale ?? 1) as tf.Tensor4D);
   const session = sessionOf(model) as ModelSession;
   const graph = session.graph;
   try {
