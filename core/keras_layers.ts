@@ -1,7 +1,9 @@
 /**
- * Keras layers that tfjs-layers lacks, registered so that converted Keras models using them
- * load: `Normalization` (the stem of Keras' EfficientNet: `(x - mean) / max(sqrt(variance),
- * 1e-7)`, or its inverse with `invert`). Importing this module registers them.
+ * Keras layers and activations that tfjs-layers lacks, registered so that converted Keras models
+ * using them load: `Normalization` (the stem of Keras' EfficientNet: `(x - mean) /
+ * max(sqrt(variance), 1e-7)`, or its inverse with `invert`) and the Keras 3 activation names
+ * `silu`, `hard_silu`, `hard_swish`, `leaky_relu`, `log_softmax`, `exponential`. Importing this
+ * module registers them.
  *
  * @module
  */
@@ -117,3 +119,50 @@ export class KerasNormalization extends tf.layers.Layer {
 }
 
 tf.serialization.registerClass(KerasNormalization);
+
+/** Keras (3) activation names tfjs-layers does not know, with their formulas. */
+export const KERAS_ACTIVATIONS: Readonly<Record<string, (x: Tensor) => Tensor>> = {
+  /** `x * sigmoid(x)` (Keras 3's name for swish). */
+  silu: (x) => x.mul(tf.sigmoid(x)),
+  /** `x * relu6(x + 3) / 6`. */
+  hard_silu: (x) => x.mul(tf.relu6(x.add(3))).div(6),
+  /** Alias of `hard_silu`. */
+  hard_swish: (x) => x.mul(tf.relu6(x.add(3))).div(6),
+  /** Keras' `leaky_relu` activation (negative slope 0.2). */
+  leaky_relu: (x) => tf.leakyRelu(x, 0.2),
+  /** `log(softmax(x))` over the last axis. */
+  log_softmax: (x) => tf.logSoftmax(x),
+  /** `exp(x)`. */
+  exponential: (x) => tf.exp(x),
+};
+
+/** snake_case to camelCase, as tfjs-layers rewrites config strings when it loads a model. */
+function camel(name: string): string {
+  return name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+const ALL_NAMES: [string, (x: Tensor) => Tensor][] = [
+  ...Object.entries(KERAS_ACTIVATIONS),
+  ...Object.entries(KERAS_ACTIVATIONS).map(([n, f]) => [camel(n), f] as [string, typeof f]),
+  // tfjs names this one `gelu_new` but rewrites a saved `gelu_new` to `geluNew` on load.
+  [
+    "geluNew",
+    (x) =>
+      x.mul(tf.tanh(x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))).add(1)).mul(0.5),
+  ],
+];
+
+const known = tf.serialization.SerializationMap.getMap().classNameMap;
+for (const [name, fn] of ALL_NAMES) {
+  if (name in known) continue; // tfjs's own (e.g. logSoftmax)
+  const cls = class extends tf.serialization.Serializable {
+    static className = name;
+    apply(x: Tensor): Tensor {
+      return tf.tidy(() => fn(x));
+    }
+    getConfig(): tf.serialization.ConfigDict {
+      return {};
+    }
+  };
+  tf.serialization.registerClass(cls);
+}

@@ -189,12 +189,19 @@ export const ACTIVATIONS: readonly string[] = Object.freeze([
   "mish",
   "softmax",
   "logSoftmax",
+  "hard_silu",
+  "exponential",
 ]);
 
 const ALIASES: Record<string, string> = {
   hard_sigmoid: "hardSigmoid",
   log_softmax: "logSoftmax",
   silu: "swish",
+  hard_swish: "hard_silu",
+  hardSilu: "hard_silu",
+  hardSwish: "hard_silu",
+  leakyRelu: "leaky_relu",
+  geluNew: "gelu_new",
   leakyrelu: "leaky_relu",
 };
 
@@ -214,8 +221,8 @@ function activationFn(name: string, p: ActivationParams): (x: Tensor) => Tensor 
         : (x) => tf.clipByValue(tf.relu(x), 0, p.maxValue!);
     case "relu6":
       return (x) => tf.minimum(6, tf.relu(x));
-    case "leaky_relu":
-      return (x) => tf.leakyRelu(x, alpha ?? 0.3);
+    case "leaky_relu": // Keras' `leaky_relu` activation string has slope 0.2
+      return (x) => tf.leakyRelu(x, alpha ?? 0.2);
     case "prelu":
       return (x) => tf.prelu(x, p.slope!);
     case "thresholded_relu":
@@ -245,6 +252,10 @@ function activationFn(name: string, p: ActivationParams): (x: Tensor) => Tensor 
         x.mul(tf.tanh(x.add(x.pow(3).mul(0.044715)).mul(Math.sqrt(2 / Math.PI))).add(1)).mul(
           0.5,
         );
+    case "hard_silu":
+      return (x) => x.mul(tf.relu6(x.add(3))).div(6);
+    case "exponential":
+      return (x) => tf.exp(x);
     case "mish":
       return (x) => x.mul(tf.tanh(tf.softplus(x)));
     case "softmax":

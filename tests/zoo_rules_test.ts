@@ -7,7 +7,7 @@
  */
 import { initBackend } from "../core/backend.ts";
 import { explain, sessionOf } from "../core/explain.ts";
-import { KerasNormalization } from "../core/keras_layers.ts";
+import { KERAS_ACTIVATIONS, KerasNormalization } from "../core/keras_layers.ts";
 import { activationOp, mergeOp } from "../core/layer_ops.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";
@@ -241,6 +241,34 @@ Deno.test("Keras Normalization loads (adapted weights or fixed config) and runs 
       assert(d < 1e-5, `normalisation off by ${d}`);
     }
     tf.dispose([ref, back, mine]);
+    m.dispose();
+    loaded.dispose();
+  }
+  x.dispose();
+});
+
+Deno.test("Keras 3 activation names load and run as their formulas", async () => {
+  const x = tf.tidy(() => zooInput(1).slice([0, 0, 0, 0], [1, 16, 16, 3]) as tf.Tensor4D);
+  for (const name of [...Object.keys(KERAS_ACTIVATIONS), "gelu_new"]) {
+    const m = small([
+      L.conv2d({ filters: 4, kernelSize: 3, name: "c" }),
+      L.activation({ activation: name as "linear", name: "act" }),
+      L.flatten({ name: "f" }),
+      L.dense({ units: 3, name: "fc" }),
+    ]);
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await m.save(tf.io.withSaveHandler((a) => {
+      artifacts = a;
+      return Promise.resolve({
+        modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" },
+      });
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+    const ref = loaded.predict(x) as tf.Tensor;
+    const mine = sessionOf(loaded).predict(x);
+    const d = tf.tidy(() => tf.max(tf.abs(ref.sub(mine))).div(tf.max(tf.abs(ref))).dataSync()[0]);
+    assert(d < 1e-5, `${name}: ${d}`);
+    tf.dispose([ref, mine]);
     m.dispose();
     loaded.dispose();
   }
