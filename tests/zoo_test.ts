@@ -25,6 +25,29 @@ const ALLOWED_REFUSALS: { method: string; layerChoice: string; message: RegExp }
   },
 ];
 
+/**
+ * Default layers by structure: CAM = the last spatial feature map (VGG19: block5_conv4's
+ * activation, never the pool; never 1x1; inside the backbone of a transfer model); EB = a
+ * block output (a merge or its activation), never an Inception branch or a pre-activation BN.
+ */
+const DEFAULTS: Record<string, [string, string]> = {
+  "VGG19": ["block5_conv4", "block4_conv1"],
+  "ResNet50": ["conv5_block2_out", "conv4_block2_out"],
+  "MobileNet v1": ["conv_pw_7_relu", "conv_pw_6_relu"],
+  "MobileNet v1 (softmax, Reshape)": ["conv_pw_7_relu", "conv_pw_6_relu"],
+  "MobileNet v2": ["out_relu", "block_6_expand_relu"],
+  "EfficientNetB0": ["top_activation", "block6a_expand_activation"],
+  "DenseNet121": ["relu", "conv4_block2_concat"],
+  "InceptionV3": ["mixed5", "mixed1"],
+  "Xception": ["block14_sepconv1_act", "add_5"],
+  "LeakyReLU/PReLU/ELU/UpSampling/Cropping": ["up_nearest", "crop"],
+  "Transfer (backbone model as a layer)": ["backbone/block3_conv1", "backbone/block2_add"],
+  "Transfer (MobileNetV2 base + GAP + Dense)": [
+    "mobilenetv2_1.00_64/out_relu",
+    "mobilenetv2_1.00_64/block_6_expand_relu",
+  ],
+};
+
 for (const entry of ZOO) {
   Deno.test(`zoo: ${entry.name}`, async () => {
     const r: ModelReport = await sweepModel(entry);
@@ -33,6 +56,7 @@ for (const entry of ZOO) {
     if (entry.reluFamily) assert(r.guidedVsPlain > 1e-6, "guided backprop = plain gradient");
     assertEquals(r.inputStages, [], "a gradual stage is the input or a padding / rescaling of it");
     assertEquals(r.tensorGrowth, 0, "tensors leaked during the sweep");
+    assertEquals([r.defaults.cam, r.defaults.eb], DEFAULTS[entry.name], "default layers");
     const bad = r.cells.filter((c) =>
       !c.ok &&
       !ALLOWED_REFUSALS.some((a) =>
