@@ -11,6 +11,7 @@ import { KERAS_ACTIVATIONS, KerasNormalization } from "../core/keras_layers.ts";
 import { activationOp, mergeOp } from "../core/layer_ops.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";
+import { preprocess, PREPROCESS_PRESETS } from "../core/image.ts";
 import { tf } from "../core/tensor.ts";
 import { PLUGIN_API_VERSION, type SaliencyMethod } from "../core/types.ts";
 import "../plugins/mod.ts";
@@ -273,4 +274,10 @@ Deno.test("Keras 3 activation names load and run as their formulas", async () =>
     loaded.dispose();
   }
   x.dispose();
+});
+
+Deno.test("--preprocess raw feeds 0..255 pixels (models with a Rescaling stem)", () => {
+  assert(PREPROCESS_PRESETS.includes("raw"));
+  const out = preprocess({ width: 1, height: 1, data: new Float32Array([0, 0.5, 1]) }, "raw");
+  assertEquals([...out], [0, 127.5, 255]);
 });
