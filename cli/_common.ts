@@ -51,8 +51,10 @@ export const COMMON_HELP =
       --labels FILE    class names (JSON array/object or one per line)
       --layer NAME     layer the methods work on (default: each method's choice)
       --target T       top1 (default), topK, a class index or a class name
-      --preprocess P   imagenet, unit, symmetric, caffe, or none (inputs are .npy tensors
-                       already preprocessed); default: the built-in model's, else imagenet
+      --preprocess P   imagenet, unit (0..1), symmetric (-1..1), caffe, raw (0..255, for
+                       models with a Rescaling stem such as EfficientNet), or none (inputs
+                       are .npy tensors already preprocessed); default: the built-in
+                       model's, else imagenet
       --input-size S   N or HxW, for models whose input size is open ([-1, -1, -1, 3])
   -o, --out DIR        output folder (default ./gradual-out)
       --colormap C     ${COLORMAPS.join(", ")} (default jet)

@@ -90,7 +90,7 @@ Options:
                        they cost 2·(K+1) forward images per scene and method, the other
                        metrics about one
       --batch N        images per model call when scoring deletion/insertion (default 32)
-      --preprocess P   imagenet, unit, symmetric, caffe (default: the built-in model's,
+      --preprocess P   imagenet, unit, symmetric, caffe, raw (default: the built-in model's,
                        else imagenet)
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
       --plugin P       load a method/extrapolator plugin module (repeatable)

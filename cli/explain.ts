@@ -117,6 +117,8 @@ export interface ExplainRecord {
   outputs: Record<string, string>;
   /** Map size and statistics. */
   map: { height: number; width: number; min: number; max: number; mean: number };
+  /** Whether the map is constant (no evidence for the class at that layer). */
+  empty: boolean;
 }
 
 interface Settings {
@@ -167,7 +169,13 @@ async function writeImageOutputs(
       layer: e.layer,
       outputs,
       map: { height: e.height, width: e.width, ...stats(e.map) },
+      empty: e.empty,
     };
+    if (e.empty) {
+      console.error(
+        `gradual: ${x.file}: the ${variant} map for ${cls} is empty (constant: no evidence for the class at layer '${e.layer}')`,
+      );
+    }
     if (s.formats.includes("json")) {
       await writeFileAtomic(path("json"), JSON.stringify(record, null, 2) + "\n");
     }

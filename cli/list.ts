@@ -64,6 +64,7 @@ export function layerTable(g: ModelGraph): string[] {
     if (n.name === g.defaultTargetLayer) notes.push("target (default)");
     if (n.reducesResolution) notes.push("reduces");
     if (n.name === g.classifierLayer) notes.push("classifier");
+    if (n.name === g.scoreName) notes.push(g.scoreIsPreSoftmax ? "scores (pre-softmax)" : "scores");
     if (n.name === g.outputName) notes.push("output");
     rows.push([String(i + 1), n.name, n.className, shape(n.outputShape), notes.join(", ")]);
   });
@@ -108,6 +109,7 @@ export async function runList(argv: readonly string[]): Promise<number> {
         (m.labels ? " (labelled)" : ""),
     );
     lines.push(...layerTable(g));
+    if (g.scoreNote) lines.push(`  ${g.scoreNote}`);
     if (!g.defaultTargetLayer) {
       lines.push("  (no layer with a spatial output: CAM methods cannot run)");
     }

@@ -78,6 +78,11 @@ export interface Explanation {
   score: number;
   /** Softmax probability of the class. */
   probability: number;
+  /**
+   * Whether the map is empty: constant (e.g. all zero, the method found no evidence for the
+   * class at this layer). Its values are then all 0, never NaN.
+   */
+  empty: boolean;
 }
 
 /** A model (LayersModel, GraphModel, ONNX model) or a prepared session. */
@@ -211,9 +216,12 @@ export async function explainMany(
           out.dispose();
           for (let b = 0; b < n; b++) {
             const c = round.classes[b];
+            const map = data.slice(b * oh * ow, (b + 1) * oh * ow);
+            let lo = Infinity, hi = -Infinity;
+            for (const v of map) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
             results[i].push({
               image: b,
-              map: data.slice(b * oh * ow, (b + 1) * oh * ow),
+              map,
               height: oh,
               width: ow,
               method: p.method.name,
@@ -223,6 +231,7 @@ export async function explainMany(
               className: c >= 0 ? opts.labels?.[c] : undefined,
               score: c >= 0 ? scoreRows[b][c] : NaN,
               probability: c >= 0 ? probRows[b][c] : NaN,
+              empty: !(hi > lo),
             });
           }
         } finally {

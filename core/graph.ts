@@ -1,17 +1,22 @@
 /**
- * Graph facts about a tfjs LayersModel: its layers in execution order with output shapes,
- * the default target layer, the resolution-reducing layers (every max/avg pool and every
- * strided convolution, on every branch) and the classifier layer. Found from the graph
- * structure and layer classes, never from layer names.
+ * Graph facts about a model: its layers in execution order with output shapes and ops, the
+ * class scores (the pre-softmax tensor wherever the softmax sits), the default target layer,
+ * the resolution-reducing layers (every strided pool or convolution, on every branch), the
+ * trunk and the classifier layer. Found from the graph structure and the ops' kinds, never
+ * from layer names.
+ *
+ * {@linkcode readGraph} is the tfjs LayersModel front end: it flattens nested models (a
+ * backbone model used as one layer) into the graph, naming their layers `outer/inner`;
+ * {@linkcode buildGraph} derives the facts from any front end's nodes.
  *
  * @module
  */
-import { compileLayer, type Op } from "./layer_ops.ts";
+import { compileLayer, identityOp, type Op, type OpKind } from "./layer_ops.ts";
 import type { LayersModel } from "./tensor.ts";
 
 /** One layer call (graph node) in execution order. */
 export interface LayerNode {
-  /** Layer name (unique within the model). */
+  /** Layer name (unique within the model; `outer/inner` inside a nested model). */
   readonly name: string;
   /** Keras class name, e.g. `Conv2D`. */
   readonly className: string;
@@ -21,10 +26,15 @@ export interface LayerNode {
   readonly outputShape: readonly (number | null)[];
   /** The ops it compiles to (linear part, then activation if any). */
   readonly ops: readonly Op[];
-  /** Whether it lowers the spatial resolution (pool or strided convolution). */
+  /** Whether it lowers the spatial resolution (strided pool or convolution). */
   readonly reducesResolution: boolean;
   /** Whether it has trainable kernels (conv or dense). */
   readonly hasKernel: boolean;
+  /**
+   * For the node that stands for a nested model's call (an identity of the nested model's
+   * output): the name of that output node.
+   */
+  readonly aliasOf?: string;
 }
 
 /** Everything the methods need to know about a model's structure. */
@@ -38,26 +48,32 @@ export interface ModelGraph {
   /** Name of the node whose output is the model output. */
   readonly outputName: string;
   /**
-   * Name of the node whose output holds the class scores to explain: the model output, or
-   * the softmax's input when the model ends in a softmax (followed or not by reshapes;
-   * saliency is taken on the logits).
+   * Name of the node whose output holds the class scores to explain: the input of the
+   * model's softmax wherever it sits (a softmax followed by reshapes counts), the node that
+   * holds a fused softmax (see `scoreIsPreSoftmax`), else the model output.
    */
   readonly scoreName: string;
   /**
-   * Whether the scores are the pre-softmax tensor inside node `scoreName` (whose last op is
-   * the softmax) rather than that node's output.
+   * Whether the scores are the pre-softmax tensor inside node `scoreName` (the output of
+   * its second-to-last op: a Dense / Conv2D with a fused softmax activation).
    */
   readonly scoreIsPreSoftmax: boolean;
-  /** Last layer with a spatial 4-D output (the usual Grad-CAM layer), if any. */
+  /** How the scores were found, in words (printed by `list`; says when there is no softmax). */
+  readonly scoreNote?: string;
+  /**
+   * Default CAM layer: the last spatial feature map of the feature extractor (a trunk node
+   * with more than 1x1 pixels that is not a pooling, padding, reshape or alias output).
+   */
   readonly defaultTargetLayer: string | undefined;
   /** Resolution-reducing layers in execution order. */
   readonly reducingLayers: readonly string[];
   /**
    * The tensor that feeds the first resolution-reducing layer, skipping explicit padding
-   * layers (for gradual extrapolation's last, full-resolution step).
+   * layers (for gradual extrapolation's last, full-resolution step); undefined when that is
+   * the input image itself or a pure padding / rescaling of it.
    */
   readonly firstReducingInput: string | undefined;
-  /** The last layer with a kernel (TorchRay's automatic classifier choice). */
+  /** The last layer with a kernel that feeds the scores (TorchRay's classifier choice). */
   readonly classifierLayer: string | undefined;
 }
 
@@ -66,25 +82,45 @@ type AnyLayer = any;
 // deno-lint-ignore no-explicit-any
 type AnySymbolic = any;
 
-const POOL_CLASSES = new Set(["MaxPooling2D", "AveragePooling2D"]);
-const CONV_CLASSES = new Set(["Conv2D", "DepthwiseConv2D", "SeparableConv2D"]);
+const KERNEL_KINDS = new Set<OpKind>(["conv2d", "depthwise_conv2d", "dense"]);
+const WINDOW_KINDS = new Set<OpKind>(["conv2d", "depthwise_conv2d", "max_pool", "avg_pool"]);
+/** Op kinds that only move, pad or rescale values (no features of their own). */
+const PASS_KINDS = new Set<OpKind>(["pad", "scale", "identity"]);
+/** Op kinds whose output is not a feature map of its own for a CAM. */
+const NOT_FEATURE_KINDS = new Set<OpKind>([
+  "max_pool",
+  "avg_pool",
+  "global_avg_pool",
+  "global_max_pool",
+  "pad",
+  "crop",
+  "identity",
+  "reshape",
+]);
 
-function reduces(layer: AnyLayer, className: string): boolean {
-  const c = layer.getConfig();
-  const s = c.strides ?? (POOL_CLASSES.has(className) ? c.poolSize : undefined);
-  const strided = Array.isArray(s) ? s.some((v: number) => v > 1) : typeof s === "number" && s > 1;
-  return (POOL_CLASSES.has(className) || CONV_CLASSES.has(className)) && strided;
+/** Whether a node's ops lower the spatial resolution (a strided window op). */
+export function opsReduce(ops: readonly Op[]): boolean {
+  return ops.some((o) =>
+    WINDOW_KINDS.has(o.kind) && (o.params.strides ?? [1, 1]).some((v) => v > 1)
+  );
 }
 
-/** Output shape of a node (from the layer, for the given node index). */
-function shapeOf(t: AnySymbolic): (number | null)[] {
-  return [...t.shape];
+/** Whether a node's ops include a kernel (conv or dense). */
+export function opsHaveKernel(ops: readonly Op[]): boolean {
+  return ops.some((o) => KERNEL_KINDS.has(o.kind));
+}
+
+function isModelLayer(layer: AnyLayer): boolean {
+  return Array.isArray(layer?.layers) && Array.isArray(layer?.inputs) &&
+    Array.isArray(layer?.outputs) && layer.inputs.length > 0;
 }
 
 /**
  * Reads a LayersModel's graph: nodes in execution order (one entry per layer call),
- * their inputs and output shapes, and the derived facts in {@linkcode ModelGraph}.
- * Nested models are run as one opaque node.
+ * their inputs, output shapes and ops, and the derived facts in {@linkcode ModelGraph}.
+ * A nested model (Sequential or functional, used as a layer) is flattened: its layers
+ * become nodes named `outer/inner`, and a node named like the nested model (an identity of
+ * its output) stands for its call.
  */
 export function readGraph(model: LayersModel): ModelGraph {
   // deno-lint-ignore no-explicit-any
@@ -96,100 +132,212 @@ export function readGraph(model: LayersModel): ModelGraph {
     throw new Error(`models with ${m.outputs.length} outputs are not supported (need 1)`);
   }
   const input: AnySymbolic = m.inputs[0];
-  const idName = new Map<number, string>();
-  idName.set(input.id, input.sourceLayer.name);
+  const inputName: string = input.sourceLayer.name;
   const order: LayerNode[] = [];
   const seenLayer = new Map<string, number>();
-  const visit = (t: AnySymbolic): string => {
-    const known = idName.get(t.id);
+  const uniqueName = (base: string): string => {
+    const calls = seenLayer.get(base) ?? 0;
+    seenLayer.set(base, calls + 1);
+    return calls === 0 ? base : `${base}#${calls}`;
+  };
+  const visit = (t: AnySymbolic, ids: Map<number, string>, prefix: string): string => {
+    const known = ids.get(t.id);
     if (known !== undefined) return known;
     const layer: AnyLayer = t.sourceLayer;
     const node = layer.inboundNodes[t.nodeIndex];
-    const ins: string[] = node.inputTensors.map((x: AnySymbolic) => visit(x));
-    const calls = seenLayer.get(layer.name) ?? 0;
-    seenLayer.set(layer.name, calls + 1);
-    const name = calls === 0 ? layer.name : `${layer.name}#${calls}`;
+    const ins: string[] = node.inputTensors.map((x: AnySymbolic) => visit(x, ids, prefix));
     const className: string = layer.getClassName();
     if (node.outputTensors.length !== 1) {
       throw new Error(`layer '${layer.name}' (${className}) has several outputs: not supported`);
     }
-    order.push({
-      name,
-      className,
-      inputs: ins,
-      outputShape: shapeOf(t),
-      ops: compileLayer(layer),
-      reducesResolution: reduces(layer, className),
-      hasKernel: CONV_CLASSES.has(className) || className === "Dense",
-    });
-    idName.set(t.id, name);
+    const name = uniqueName(`${prefix}${layer.name}`);
+    if (isModelLayer(layer)) {
+      if (layer.inputs.length !== 1 || layer.outputs.length !== 1 || ins.length !== 1) {
+        throw new Error(
+          `nested model '${name}' (${className}) must have one input and one output`,
+        );
+      }
+      const inner = new Map<number, string>([[layer.inputs[0].id, ins[0]]]);
+      const out = visit(layer.outputs[0], inner, `${name}/`);
+      order.push({
+        name,
+        className,
+        inputs: [out],
+        outputShape: [...t.shape],
+        ops: [identityOp(name, className)],
+        reducesResolution: false,
+        hasKernel: false,
+        aliasOf: out,
+      });
+    } else {
+      // Ops carry the flattened node name, so errors and rules name `outer/inner`.
+      const ops = compileLayer(layer, name);
+      order.push({
+        name,
+        className,
+        inputs: ins,
+        outputShape: [...t.shape],
+        ops,
+        reducesResolution: opsReduce(ops),
+        hasKernel: opsHaveKernel(ops),
+      });
+    }
+    ids.set(t.id, name);
     return name;
   };
-  const outputName = visit(m.outputs[0]);
-  return buildGraph(input.sourceLayer.name, shapeOf(input), order, outputName);
+  const outputName = visit(m.outputs[0], new Map([[input.id, inputName]]), "");
+  return buildGraph(inputName, [...input.shape], order, outputName);
+}
+
+/** Where the class scores are: see {@linkcode ModelGraph.scoreName}. */
+function findScores(
+  byName: ReadonlyMap<string, LayerNode>,
+  outputName: string,
+): { scoreName: string; scoreIsPreSoftmax: boolean; scoreNote: string } {
+  let cur = outputName;
+  for (;;) {
+    const n = byName.get(cur);
+    if (!n) break;
+    const last = n.ops[n.ops.length - 1];
+    const act = last?.kind === "activation" ? last.params.activation : undefined;
+    if (act === "softmax" || act === "logSoftmax") {
+      if (n.ops.length > 1) {
+        return {
+          scoreName: n.name,
+          scoreIsPreSoftmax: true,
+          scoreNote: `scores: the pre-${act} output of '${n.name}'`,
+        };
+      }
+      return {
+        scoreName: n.inputs[0],
+        scoreIsPreSoftmax: false,
+        scoreNote: `scores: the input of ${act} '${n.name}'`,
+      };
+    }
+    const passThrough = n.inputs.length === 1 &&
+      n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
+    if (!passThrough) break;
+    cur = n.inputs[0];
+  }
+  return {
+    scoreName: outputName,
+    scoreIsPreSoftmax: false,
+    scoreNote: `scores: the model output '${outputName}' as it is (the model has no softmax)`,
+  };
 }
 
 /**
- * Derives the graph facts of {@linkcode ModelGraph} from an executable graph: nodes in
- * execution order with their ops and output shapes, as any front end (LayersModel,
- * GraphModel, ONNX) produces them. Uses op kinds and structure only, never names.
+ * The trunk of a graph: the nodes that every path from the input to the output passes
+ * through (a residual block's post-`Add` output is on the trunk; its branches are not).
  *
- * The scores are the pre-softmax tensor wherever the softmax sits: the output is followed
- * back through reshape / identity nodes to a node ending in a softmax op; the scores are
- * then the input of that softmax (the node's previous op, or the node's input when the
- * softmax is the node's only op).
+ * @example
+ * ```ts
+ * import { trunkNodes } from "./graph.ts";
+ * // const trunk = trunkNodes(session.graph); // Set of node names
+ * ```
+ */
+export function trunkNodes(graph: ModelGraph): Set<string> {
+  const hit = trunkCache.get(graph);
+  if (hit) return hit;
+  const trunk = trunkOf(graph.inputName, graph.nodes, graph.outputName);
+  trunkCache.set(graph, trunk);
+  return trunk;
+}
+
+const trunkCache = new WeakMap<ModelGraph, Set<string>>();
+
+function trunkOf(inputName: string, nodes: readonly LayerNode[], outputName: string): Set<string> {
+  const trunk = new Set<string>();
+  for (const cut of nodes) {
+    // Is the output still reachable from the input without `cut`? (nodes are topological)
+    const reach = new Set<string>([inputName]);
+    for (const n of nodes) {
+      if (n.name !== cut.name && n.inputs.some((i) => reach.has(i))) reach.add(n.name);
+    }
+    if (!reach.has(outputName)) trunk.add(cut.name);
+  }
+  return trunk;
+}
+
+/**
+ * The nodes whose output is the input image itself up to padding, rescaling or a
+ * per-channel normalisation (`ZeroPadding2D`, `Rescaling`, `Normalization`, a batch norm of
+ * the input): never a stage or factor of the gradual extrapolators.
+ */
+export function inputLikeNodes(graph: ModelGraph): Set<string> {
+  const out = new Set<string>([graph.inputName]);
+  for (const n of graph.nodes) {
+    if (n.inputs.length !== 1 || !out.has(n.inputs[0])) continue;
+    const pure = n.ops.every((o) =>
+      PASS_KINDS.has(o.kind) || o.kind === "batch_norm" ||
+      (o.kind === "generic" && o.className === "Normalization")
+    );
+    if (pure) out.add(n.name);
+  }
+  return out;
+}
+
+/**
+ * Derives the graph facts of {@linkcode ModelGraph} from a front end's nodes (execution
+ * order, inputs before their consumers).
  */
 export function buildGraph(
   inputName: string,
   inputShape: readonly (number | null)[],
-  order: readonly LayerNode[],
+  nodes: readonly LayerNode[],
   outputName: string,
 ): ModelGraph {
-  const byName = new Map(order.map((n) => [n.name, n]));
-  const isSoftmax = (n: LayerNode): boolean => {
-    const op = n.ops[n.ops.length - 1];
-    return op?.kind === "activation" && op.params.activation === "softmax";
+  const byName = new Map(nodes.map((n) => [n.name, n]));
+  const scores = findScores(byName, outputName);
+  const reducing = nodes.filter((n) => n.reducesResolution).map((n) => n.name);
+  const partial: ModelGraph = {
+    inputName,
+    inputShape,
+    nodes,
+    outputName,
+    ...scores,
+    defaultTargetLayer: undefined,
+    reducingLayers: reducing,
+    firstReducingInput: undefined,
+    classifierLayer: undefined,
   };
-  const passThrough = (n: LayerNode): boolean =>
-    n.inputs.length === 1 && n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
-  let softmaxNode = byName.get(outputName);
-  while (softmaxNode && !isSoftmax(softmaxNode) && passThrough(softmaxNode)) {
-    softmaxNode = byName.get(softmaxNode.inputs[0]);
-  }
-  let scoreName = outputName;
-  let scoreIsPreSoftmax = false;
-  if (softmaxNode && isSoftmax(softmaxNode)) {
-    if (softmaxNode.ops.length > 1) {
-      scoreName = softmaxNode.name;
-      scoreIsPreSoftmax = true;
-    } else scoreName = softmaxNode.inputs[0];
-  }
-  // Spatial maps: 4-D outputs larger than 1x1 (a kept-dims global pool is no CAM layer).
-  const spatial = order.filter((n) =>
-    n.outputShape.length === 4 && (Number(n.outputShape[1]) > 1 || Number(n.outputShape[2]) > 1)
-  );
-  const reducing = order.filter((n) => n.reducesResolution).map((n) => n.name);
-  const padOnly = (n: LayerNode | undefined): n is LayerNode =>
-    n !== undefined && n.ops.length > 0 && n.ops.every((o) => o.kind === "pad");
+  const inputLike = inputLikeNodes(partial);
   let firstReducingInput: string | undefined;
   if (reducing.length > 0) {
     let src = byName.get(reducing[0])!.inputs[0];
-    while (padOnly(byName.get(src))) src = byName.get(src)!.inputs[0];
-    firstReducingInput = src;
+    while (byName.has(src) && byName.get(src)!.ops.every((o) => o.kind === "pad")) {
+      src = byName.get(src)!.inputs[0];
+    }
+    firstReducingInput = inputLike.has(src) ? undefined : src;
   }
-  const kernels = order.filter((n) => n.hasKernel);
-  return {
-    inputName,
-    inputShape,
-    nodes: order,
-    outputName,
-    scoreName,
-    scoreIsPreSoftmax,
-    defaultTargetLayer: spatial.length ? spatial[spatial.length - 1].name : undefined,
-    reducingLayers: reducing,
+  // The classifier: the last kernel node that feeds the scores.
+  const feeds = new Set<string>([scores.scoreName]);
+  for (let i = nodes.length - 1; i >= 0; i--) {
+    if (feeds.has(nodes[i].name)) nodes[i].inputs.forEach((s) => feeds.add(s));
+  }
+  const kernels = nodes.filter((n) => n.hasKernel && feeds.has(n.name));
+  const trunk = trunkOf(inputName, nodes, outputName);
+  let target: string | undefined;
+  for (let i = nodes.length - 1; i >= 0 && target === undefined; i--) {
+    const n = nodes[i];
+    const s = n.outputShape;
+    if (!trunk.has(n.name) || s.length !== 4 || inputLike.has(n.name)) continue;
+    if (!((s[1] ?? 0) * (s[2] ?? 0) > 1)) continue;
+    if (n.ops.length === 0 || NOT_FEATURE_KINDS.has(n.ops[n.ops.length - 1].kind)) continue;
+    target = n.name;
+  }
+  if (target === undefined) {
+    const spatial = nodes.filter((n) => n.outputShape.length === 4);
+    target = spatial.length ? spatial[spatial.length - 1].name : undefined;
+  }
+  const graph: ModelGraph = {
+    ...partial,
+    defaultTargetLayer: target,
     firstReducingInput,
     classifierLayer: kernels.length ? kernels[kernels.length - 1].name : undefined,
   };
+  trunkCache.set(graph, trunk);
+  return graph;
 }
 
 /** Names of all layers (input included), for error messages and suggestions. */

@@ -998,9 +998,11 @@ export function resizeRgba8(
  * - `"unit"`: x in [0, 1];
  * - `"symmetric"`: `2x - 1` in [-1, 1] (Keras MobileNet / Inception "tf" mode);
  * - `"caffe"`: BGR order, `255x - (103.939, 116.779, 123.68)` (Keras VGG16 / ResNet50);
+ * - `"raw"`: `255x`, pixel values 0..255 (models that rescale inside, e.g. EfficientNet's
+ *   `Rescaling` stem);
  * - `"none"`: values unchanged.
  */
-export type PreprocessPreset = "imagenet" | "unit" | "symmetric" | "caffe" | "none";
+export type PreprocessPreset = "imagenet" | "unit" | "symmetric" | "caffe" | "raw" | "none";
 
 /**
  * A custom normalisation: `out[c] = (x[c'] * scale - mean[c]) / std[c]`, where `c' = 2 - c`
@@ -1033,6 +1035,7 @@ const PRESETS: Record<PreprocessPreset, ResolvedPreprocess> = {
   unit: { scale: 1, mean: [0, 0, 0], std: [1, 1, 1], bgr: false },
   symmetric: { scale: 2, mean: [1, 1, 1], std: [1, 1, 1], bgr: false },
   caffe: { scale: 255, mean: [103.939, 116.779, 123.68], std: [1, 1, 1], bgr: true },
+  raw: { scale: 255, mean: [0, 0, 0], std: [1, 1, 1], bgr: false },
   none: { scale: 1, mean: [0, 0, 0], std: [1, 1, 1], bgr: false },
 };
 
@@ -1042,6 +1045,7 @@ export const PREPROCESS_PRESETS: readonly PreprocessPreset[] = Object.freeze([
   "unit",
   "symmetric",
   "caffe",
+  "raw",
   "none",
 ]);
 

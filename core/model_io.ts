@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { ignoredKerasParameters } from "./layer_ops.ts";
 import { toModuleUrl } from "./registry.ts";
 import { type GraphModel, type LayersModel, tf } from "./tensor.ts";
 
@@ -99,6 +100,9 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
  */
 export async function loadLayersModel(pathOrUrl: string | URL): Promise<LayersModel> {
   const art = await readArtifacts(pathOrUrl);
+  // Keras parameters tfjs-layers would silently drop (a model that runs differently).
+  const ignored = ignoredKerasParameters(art.modelTopology);
+  if (ignored.length) throw new ModelLoadError(`${displayName(pathOrUrl)}: ${ignored[0]}`);
   try {
     return await tf.loadLayersModel(tf.io.fromMemory(art));
   } catch (e) {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { explain, initBackend, loadLayersModel, prepareInput } from "../mod.ts";
+import { exitProcess, explain, initBackend, loadLayersModel, prepareInput } from "../mod.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts"; // "@gradual/saliency/models"
 import { tf } from "../core/tf.ts"; // "@gradual/saliency/tf"
 
@@ -22,4 +22,4 @@ const [e] = await explain(model, x, {
 });
 console.log(e.classIndex, e.probability.toFixed(3), e.width, e.height); // e.map: [0, 1] values
 x.dispose();
-Deno.exit(0); // WASM worker threads keep the process alive otherwise
+exitProcess(0); // wasm worker threads keep the process alive otherwise (Deno or Node)

@@ -1,8 +1,11 @@
 /**
  * DeconvNet (Zeiler & Fergus 2014, TorchRay's `deconvnet`): the pseudo-gradient of the
  * target score w.r.t. the input where every ReLU's backward is `max(g, 0)` regardless of the
- * forward pass. All other ops use their ordinary gradient (max-pools route each output's
- * signal to the first arg-max of its window, the "switches").
+ * forward pass. The whole ReLU family (`ReLU6` and other clipped ReLUs, `LeakyReLU`, `PReLU`,
+ * `ThresholdedReLU`, `ELU`) gets the same rule: deconvnet rectifies the backward signal and
+ * ignores the forward. All other ops use their ordinary gradient (max-pools route each
+ * output's signal to the first arg-max of its window, the "switches"; smooth activations
+ * such as sigmoid, swish or gelu keep their derivative).
  *
  * Options: `reduce` (default `max-abs`, TorchRay's max over channels of |pseudo-gradient|;
  * see {@linkcode ChannelReduction}).
@@ -16,15 +19,16 @@
  * @module
  */
 import type { BackwardRule } from "../core/session.ts";
+import { isReluFamily } from "../core/layer_ops.ts";
 import { tf } from "../core/tensor.ts";
 import type { SaliencyMethod } from "../core/types.ts";
 import { type ChannelReduction, inputGradientMethod } from "./gradient.ts";
 
 export type { ChannelReduction };
 
-/** The deconvnet rule for ReLU activation ops: `max(g, 0)`; other ops keep their gradient. */
+/** The deconvnet rule for ReLU-family activation ops: `max(g, 0)`; other ops keep their gradient. */
 export const deconvReluRule: BackwardRule = (ctx) => {
-  if (ctx.op.kind !== "activation" || ctx.op.params.activation !== "relu") return undefined;
+  if (!isReluFamily(ctx.op)) return undefined;
   return [tf.relu(ctx.dy)];
 };
 

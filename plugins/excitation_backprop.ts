@@ -11,16 +11,21 @@
  * | --- | --- |
  * | `conv2d`, `depthwise_conv2d`, `dense` | excitation rule: z = f(x, W+) without bias, s = g / (z + 1e-20), back through the transposed op with W+, times x |
  * | `avg_pool`, `global_avg_pool` | the same recipe with the pool's own uniform weights |
- * | `batch_norm` | identity (the signal passes unchanged) |
- * | `add` | share rule (TorchRay's `EltwiseSum`): input i gets g * x_i / (x_1 + ... + x_n), on the pre-activation sum, no epsilon |
+ * | `upsample` (`UpSampling2D`, nearest or bilinear) | the same recipe with the upsampling itself (a linear map with non-negative weights) |
+ * | `batch_norm`, `scale` (`Rescaling`) | identity (the signal passes unchanged) |
+ * | `add`, `average` | share rule (TorchRay's `EltwiseSum`): input i gets g * x_i / (x_1 + ... + x_n), on the pre-activation sum, no epsilon; a broadcast input's share is summed over its broadcast axes |
+ * | `multiply` | gate rule: the signal passes unchanged to the input with the output's full shape (the features), a broadcast input (the gate, e.g. a squeeze-and-excitation scale) gets none; when several inputs have the full shape, each gets g / n |
  * | `concat` | split |
  * | `max_pool`, `global_max_pool` | ordinary gradient (to the first arg-max of each window) |
  * | `activation` `relu` / `linear` | ordinary gradient (ReLU mask) |
+ * | other element-wise activations (ReLU6 and clipped ReLUs, LeakyReLU, PReLU, ELU, sigmoid, swish, gelu, mish, tanh, ...) | the signal passes where the activation's output is positive, unchanged (a winner's probability is not rescaled by a derivative; a saturated ReLU6 unit is still a winner) |
  * | `reshape`, `identity`, `pad`, `crop` | ordinary gradient |
- * | anything else (`generic`, `multiply`, `average`, other activations such as softmax) | error naming the layer |
+ * | anything else (`generic` layers run by tfjs, softmax inside the network) | error naming the layer |
  *
- * The only deviation from TorchRay's arithmetic: at an `add` whose sum is exactly 0 where the
- * arriving signal is also 0, the share is 0 instead of TorchRay's NaN (0 / 0).
+ * The EB paper and TorchRay define the rules for conv / dense / pools / ReLU / sum; the
+ * upsampling, multiply-gate and non-ReLU activation rules are this toolkit's (README,
+ * "Backward rules"). The only deviation from TorchRay's arithmetic: at an `add` whose sum is
+ * exactly 0 where the arriving signal is also 0, the share is 0 instead of TorchRay's NaN.
  *
  * Methods:
  * - `excitation-backprop` (`eb`): the channel sum of the EB signal at the saliency layer's
@@ -59,8 +64,8 @@
  * @module
  */
 import type { LayerNode, ModelGraph } from "../core/graph.ts";
-import { checkLayer } from "../core/graph.ts";
-import { depthwiseAsDense, type Op } from "../core/layer_ops.ts";
+import { checkLayer, trunkNodes } from "../core/graph.ts";
+import { depthwiseAsDense, type Op, unbroadcast } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
 import {
   conv2d,
@@ -103,15 +108,20 @@ const EXCITATION = new Set<string>([
   "dense",
   "avg_pool",
   "global_avg_pool",
+  "upsample",
   "batch_norm",
+  "scale",
   "add",
+  "average",
+  "multiply",
 ]);
+
+/** Activations that are not element-wise (no EB rule inside the network). */
+const NOT_ELEMENTWISE = new Set(["softmax", "logSoftmax"]);
 
 /** Whether excitation backprop knows how to pass a signal through `op`. */
 export function hasExcitationRule(op: Op): boolean {
-  if (op.kind === "activation") {
-    return op.params.activation === "relu" || op.params.activation === "linear";
-  }
+  if (op.kind === "activation") return !NOT_ELEMENTWISE.has(op.params.activation ?? "");
   return ORDINARY.has(op.kind) || EXCITATION.has(op.kind);
 }
 
@@ -231,19 +241,27 @@ function denseExcitation(ctx: RuleContext, negate: boolean, shared: ZKey): Tenso
   );
 }
 
-/** TorchRay's EltwiseSum share rule; 0 where the arriving signal is 0 (no 0 / 0 NaN). */
+/**
+ * TorchRay's EltwiseSum share rule; 0 where the arriving signal is 0 (no 0 / 0 NaN). A
+ * broadcast input's share is summed over its broadcast axes. For an `average` the sum is
+ * `n * output`, which gives the same shares.
+ */
 function shareRule(ctx: RuleContext): Tensor[] {
   const { dy, output, inputs } = ctx;
-  for (const x of inputs) {
-    if (x.shape.join() !== output.shape.join()) {
-      throw new Error(
-        `excitation backprop: layer '${ctx.op.layer}' (${ctx.op.className}) broadcasts its ` +
-          `inputs [${x.shape}] -> [${output.shape}], which the share rule does not support`,
-      );
-    }
-  }
-  const perUnit = tf.where(tf.equal(dy, 0), tf.zerosLike(dy), dy.div(output));
-  return inputs.map((x) => perUnit.mul(x));
+  const sum = ctx.op.kind === "average" ? output.mul(inputs.length) : output;
+  const perUnit = tf.where(tf.equal(dy, 0), tf.zerosLike(dy), dy.div(sum));
+  return inputs.map((x) => unbroadcast(perUnit.mul(x), x.shape));
+}
+
+/**
+ * The multiply gate rule: the full-shape input(s) share the signal equally, broadcast
+ * inputs (gates) get none.
+ */
+function gateRule(ctx: RuleContext): Tensor[] {
+  const { dy, output, inputs } = ctx;
+  const full = inputs.map((x) => x.shape.join() === output.shape.join());
+  const n = full.filter(Boolean).length;
+  return inputs.map((x, i) => full[i] ? (n === 1 ? dy.clone() : dy.div(n)) : tf.zerosLike(x));
 }
 
 /**
@@ -266,15 +284,27 @@ export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
       case "dense":
         return [denseExcitation(ctx, negate, shared)];
       case "avg_pool":
-      case "global_avg_pool": {
+      case "global_avg_pool":
+      case "upsample": {
         const x = ctx.inputs[0];
         const back = (s: Tensor): Tensor => op.backward(s, [x], s)[0];
         return [excite(x, ctx.dy, (xx) => op.forward([xx]), back, shared)];
       }
       case "batch_norm":
+      case "scale":
         return [ctx.dy];
       case "add":
         return opts.plainAdd ? undefined : shareRule(ctx);
+      case "average":
+        return shareRule(ctx);
+      case "multiply":
+        return gateRule(ctx);
+      case "activation": {
+        const a = op.params.activation;
+        if (NOT_ELEMENTWISE.has(a ?? "")) throw noRule(op);
+        if (a === "linear" || (a === "relu" && op.params.maxValue === undefined)) return undefined;
+        return [ctx.dy.mul(tf.greater(ctx.output, 0).cast(ctx.dy.dtype))];
+      }
       default:
         if (!hasExcitationRule(op)) throw noRule(op);
         return undefined;
@@ -399,7 +429,7 @@ export function defaultSaliencyLayer(graph: ModelGraph): string | undefined {
   const k = levels.length;
   if (k === 0) return graph.defaultTargetLayer;
   if (globalPoolHead(graph) !== undefined) {
-    return skipPadding(graph, levels[k - 1].inputs[0]);
+    return blockOutput(graph, lastMerge(graph, skipPadding(graph, levels[k - 1].inputs[0])));
   }
   const end = levels[Math.max(0, k - 2)];
   const start = k >= 3 ? levels[k - 3].name : undefined;
@@ -409,9 +439,65 @@ export function defaultSaliencyLayer(graph: ModelGraph): string | undefined {
     const n = graph.nodes[i];
     const last = n.ops[n.ops.length - 1];
     const isRelu = last.kind === "activation" && last.params.activation === "relu";
-    if (isRelu && spatialSize(n) !== undefined && before(graph, n.name, end.name)) return n.name;
+    if (isRelu && spatialSize(n) !== undefined && before(graph, n.name, end.name)) {
+      return blockOutput(graph, n.name);
+    }
   }
-  return skipPadding(graph, end.inputs[0]);
+  return blockOutput(graph, skipPadding(graph, end.inputs[0]));
+}
+
+const MERGE_KINDS = new Set(["add", "average", "concat"]);
+
+/**
+ * The block output at or above `name` at the same resolution: walking up the trunk, the
+ * first merge (residual `Add`, dense / Inception `Concatenate`) or activation of a merge;
+ * `name` itself when no merge comes before a resolution change (plain chains).
+ */
+function lastMerge(graph: ModelGraph, name: string): string {
+  const trunk = trunkNodes(graph);
+  const size = spatialSize(nodeOf(graph, name) ?? graph.nodes[0]);
+  let cur = nodeOf(graph, name);
+  while (cur) {
+    if (!trunk.has(cur.name) || spatialSize(cur) !== size || cur.reducesResolution) break;
+    const kind = cur.ops[0]?.kind ?? "";
+    if (MERGE_KINDS.has(kind)) return cur.name;
+    const src = cur.inputs.length === 1 ? nodeOf(graph, cur.inputs[0]) : undefined;
+    if (kind === "activation" && src && MERGE_KINDS.has(src.ops[0]?.kind ?? "")) return cur.name;
+    cur = src;
+  }
+  return name;
+}
+
+/**
+ * A block output for a candidate layer: a node off the trunk (one branch of an Inception
+ * module, a residual branch) is replaced by the nearest trunk node upstream; a
+ * pre-activation tensor (batch norm, conv, add) whose only consumer is an element-wise
+ * activation by that activation's output.
+ */
+function blockOutput(graph: ModelGraph, name: string): string {
+  const trunk = trunkNodes(graph);
+  let cur = name;
+  if (!trunk.has(cur) && cur !== graph.inputName) {
+    const ups = upstream(graph, cur);
+    const nodes = graph.nodes;
+    cur = graph.inputName;
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      if (trunk.has(nodes[i].name) && ups.has(nodes[i].name)) {
+        cur = nodes[i].name;
+        break;
+      }
+    }
+  }
+  const node = nodeOf(graph, cur);
+  const last = node?.ops[node.ops.length - 1];
+  if (node && last && last.kind !== "activation") {
+    const next = graph.nodes.filter((n) => n.inputs.includes(cur));
+    const op = next.length === 1 && next[0].ops.length === 1 ? next[0].ops[0] : undefined;
+    if (op?.kind === "activation" && !["softmax", "logSoftmax"].includes(op.params.activation!)) {
+      return next[0].name;
+    }
+  }
+  return cur;
 }
 
 /**

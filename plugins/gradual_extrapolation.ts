@@ -4,8 +4,13 @@
  * average pool and each strided convolution, on any branch), from the deepest to the
  * shallowest, the map is bilinearly resized (half-pixel centres, no antialiasing) to that
  * layer's output size and multiplied by that output's channel sum divided by its maximum;
- * the last step uses the input of the first reducing layer (full resolution). Then the map is
- * z-scored (std with N-1), clipped to [-1, 1] and min-max scaled to [0, 1].
+ * the last step uses the input of the first reducing layer (full resolution) unless that is the
+ * input image or a pure padding / rescaling of it (then the map is only resized to the input
+ * size). Like the paper's code, the walk always starts at the deepest reducing layer, also
+ * for a map from an inner layer (which is first shrunk to that resolution: a sparse map can
+ * vanish there; `gradual+` skips stages coarser than the map). Then the map is z-scored (std
+ * with N-1), clipped to [-1, 1] and min-max scaled to [0, 1]; a constant map (e.g. all zero)
+ * stays finite (all 0) and `explain` reports it `empty`.
  *
  * Which layers count is read from the graph, never from names, and the activations come
  * from the SAME forward pass the method used (the paper's code runs an extra one).
@@ -33,12 +38,17 @@ import {
   type SaliencyMaps,
 } from "../core/types.ts";
 
-/** The layers whose outputs form the pyramid, shallowest first. */
+/**
+ * The layers whose outputs form the pyramid, shallowest first: the input of the first
+ * resolution-reducing layer (unless that is the input image or a pure padding / rescaling
+ * of it: the map is then only resized at that step), then every reducing layer.
+ */
 export function pyramidLayers(graph: ModelGraph): string[] {
-  if (!graph.firstReducingInput) {
+  if (graph.reducingLayers.length === 0) {
     throw new Error("gradual: the model has no resolution-reducing layer (pool or strided conv)");
   }
-  return [graph.firstReducingInput, ...graph.reducingLayers];
+  const first = graph.firstReducingInput;
+  return first ? [first, ...graph.reducingLayers] : [...graph.reducingLayers];
 }
 
 /** Reduction axes for "per image" (1..3) or "whole batch" (all) statistics. */
@@ -47,7 +57,10 @@ function axes(rank: number, batch: boolean): number[] {
   return batch ? all : all.slice(1);
 }
 
-/** Paper-style normalisation: z-score (N-1), clip to [-1, 1], min-max to [0, 1]. */
+/**
+ * Paper-style normalisation: z-score (N-1), clip to [-1, 1], min-max to [0, 1]. A constant
+ * (e.g. all-zero) map has no spread: it becomes all 0, never NaN.
+ */
 export function zClipMinMax(h: Tensor3D, batch: boolean): Tensor3D {
   return tf.tidy(() => {
     const ax = axes(3, batch);
@@ -55,10 +68,10 @@ export function zClipMinMax(h: Tensor3D, batch: boolean): Tensor3D {
     const mean = h.mean(ax, true);
     const centred = h.sub(mean);
     const std = centred.square().sum(ax, true).div(Math.max(1, count - 1)).sqrt();
-    const z = tf.clipByValue(centred.div(std), -1, 1);
+    const z = tf.clipByValue(centred.div(tf.maximum(std, 1e-30)), -1, 1);
     const lo = z.min(ax, true);
-    const hi = z.max(ax, true);
-    return z.sub(lo).div(hi.sub(lo)) as Tensor3D;
+    const span = z.max(ax, true).sub(lo);
+    return z.sub(lo).div(tf.maximum(span, 1e-30)) as Tensor3D;
   });
 }
 
@@ -86,7 +99,8 @@ export const gradualExtrapolation: Extrapolator = {
         const peak = act.max(axes(4, batch), true).reshape(batch ? [1, 1, 1] : [-1, 1, 1]);
         h = h.mul(channelSum(act).div(peak)) as Tensor3D;
       }
-      return zClipMinMax(h, batch);
+      const [ih, iw] = ctx.session.inputSize;
+      return zClipMinMax(resizeMaps(h, ih, iw), batch);
     });
     return {
       maps: out,

@@ -44,7 +44,12 @@
  *
  * @module
  */
-import type { LayerNode, ModelGraph } from "../core/graph.ts";
+import {
+  inputLikeNodes,
+  type LayerNode,
+  type ModelGraph,
+  trunkNodes as graphTrunk,
+} from "../core/graph.ts";
 import { channelSum, resizeMaps, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type Extrapolator,
@@ -88,7 +93,15 @@ export const GRADUAL_PLUS_DEFAULTS: GradualPlusConfig = Object.freeze({
 });
 
 /** Activations whose output is never negative. */
-const NON_NEGATIVE_ACTIVATIONS = new Set(["relu", "relu6", "sigmoid", "softmax", "softplus"]);
+const NON_NEGATIVE_ACTIVATIONS = new Set([
+  "relu",
+  "relu6",
+  "thresholded_relu",
+  "sigmoid",
+  "hardSigmoid",
+  "softmax",
+  "softplus",
+]);
 /** Graph-model op names of such activations. */
 const NON_NEGATIVE_OPS = new Set(["Relu", "Relu6", "Sigmoid", "Softmax", "Softplus"]);
 /** Op kinds that keep a non-negative input non-negative. */
@@ -122,37 +135,15 @@ function outputNonNegative(node: LayerNode, known: ReadonlyMap<string, boolean>)
   return false;
 }
 
-/**
- * The trunk of a graph: the nodes that every path from the input to the output passes
- * through (a residual block's post-`Add` output is on the trunk; its branches are not).
- *
- * @example
- * ```ts
- * import { trunkNodes } from "./gradual_plus.ts";
- * // const trunk = trunkNodes(session.graph); // Set of node names
- * ```
- *
- * @param graph the model graph
- * @returns the names of the trunk nodes (the output node included)
- */
-export function trunkNodes(graph: ModelGraph): Set<string> {
-  const trunk = new Set<string>();
-  for (const cut of graph.nodes) {
-    // Is the output still reachable from the input without `cut`? (nodes are topological)
-    const reach = new Set<string>([graph.inputName]);
-    for (const n of graph.nodes) {
-      if (n.name !== cut.name && n.inputs.some((i) => reach.has(i))) reach.add(n.name);
-    }
-    if (!reach.has(graph.outputName)) trunk.add(cut.name);
-  }
-  return trunk;
-}
+/** The trunk of a graph (see {@linkcode graphTrunk}), re-exported for callers of this module. */
+export const trunkNodes: (graph: ModelGraph) => Set<string> = graphTrunk;
 
 /**
  * The stages `gradual+` takes its factors from, shallowest (finest) first: one per spatial
  * resolution of the trunk below the input's, the last non-negative trunk output at that
  * resolution (or, if none, the last trunk output, to be rectified). Layers at the input's
- * resolution are included; the input itself never is.
+ * resolution are included; the input itself, a pure padding / rescaling / normalisation of
+ * it, and padding outputs (whose padded size is no resolution of its own) never are.
  *
  * @example
  * ```ts
@@ -167,11 +158,14 @@ export function trunkNodes(graph: ModelGraph): Set<string> {
  */
 export function stageFactors(graph: ModelGraph): StageFactor[] {
   const trunk = trunkNodes(graph);
+  const inputLike = inputLikeNodes(graph);
   const nonNeg = new Map<string, boolean>();
   const stages = new Map<string, StageFactor>();
   for (const n of graph.nodes) {
     nonNeg.set(n.name, outputNonNegative(n, nonNeg));
-    if (!trunk.has(n.name) || n.outputShape.length !== 4) continue;
+    if (!trunk.has(n.name) || n.outputShape.length !== 4 || inputLike.has(n.name)) continue;
+    // A padding's size is not a resolution of its own.
+    if (n.ops.every((o) => o.kind === "pad")) continue;
     const [, height, width] = n.outputShape;
     if (typeof height !== "number" || typeof width !== "number") continue;
     const key = `${height}x${width}`;

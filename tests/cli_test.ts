@@ -396,7 +396,7 @@ Deno.test("list: methods, extrapolators, plugins and a model's layers", async ()
     assert(r.stdout.includes(s), `list lacks ${s}`);
   }
   const line = (name: string) => r.stdout.split("\n").find((l) => l.includes(` ${name} `)) ?? "";
-  assert(line("features_12").includes("target (default)"), line("features_12"));
+  assert(line("features_11").includes("target (default)"), line("features_11"));
   assert(line("features_12").includes("[N, 8, 8, 64]"), line("features_12"));
   assert(line("features_4").includes("reduces"), line("features_4"));
   assert(line("features_9").includes("reduces"), line("features_9"));

@@ -95,7 +95,7 @@ Deno.test("graph facts come from the structure: reducing layers, default layer, 
   const g = sessionOf(model).graph;
   assertEquals(g.reducingLayers, ["features_4", "features_9", "features_12"]);
   assertEquals(g.firstReducingInput, "features_3");
-  assertEquals(g.defaultTargetLayer, "features_12");
+  assertEquals(g.defaultTargetLayer, "features_11"); // the last conv block's ReLU, not the pool
   assertEquals(g.classifierLayer, "classifier_0");
   const r = new ModelSession(residualModel());
   assertEquals(r.graph.reducingLayers, ["down", "pool"]);

@@ -300,7 +300,7 @@ Deno.test("EB / c-EB errors: unsupported layers, layers after the classifier, no
   const x = smallInputs();
   const sigmoid = chain([
     L.conv2d({ filters: 4, kernelSize: 3, padding: "same", activation: "relu", name: "c1" }),
-    L.conv2d({ filters: 4, kernelSize: 3, padding: "same", activation: "sigmoid", name: "sig" }),
+    L.conv2d({ filters: 4, kernelSize: 3, padding: "same", activation: "softmax", name: "sig" }),
     L.globalAveragePooling2d({ name: "gap" }),
     L.dense({ units: 3, name: "fc" }),
   ], [16, 16, 3]);
@@ -321,7 +321,7 @@ Deno.test("EB / c-EB errors: unsupported layers, layers after the classifier, no
   try {
     await assertRejects(
       () => explain(sigmoid, x, { method: "eb", layer: "c1" }),
-      /^excitation backprop has no rule for layer 'sig' \(Conv2D, activation 'sigmoid'\)$/,
+      /^excitation backprop has no rule for layer 'sig' \(Conv2D, activation 'softmax'\)$/,
     );
     await assertRejects(
       () => explain(generic, x, { method: "c-eb", layer: "c1" }),
