@@ -27,6 +27,8 @@ export interface BatchJob {
   readonly preprocess: PreprocessPreset;
   /** Images per forward pass. */
   readonly batch: number;
+  /** Largest image accepted, in pixels (`--max-pixels`). */
+  readonly maxPixels?: number;
   /** Progress and failure counting. */
   readonly progress: Progress;
   /**
@@ -114,7 +116,7 @@ export async function runBatches(job: BatchJob, files: readonly string[]): Promi
     const inputs: LoadedInput[] = [];
     for (const file of files.slice(start, start + job.batch)) {
       try {
-        inputs.push(await loadInput(file, size, job.preprocess));
+        inputs.push(await loadInput(file, size, job.preprocess, job.maxPixels));
       } catch (e) {
         job.progress.line(errorText(e, file));
         job.progress.tick(file, false);

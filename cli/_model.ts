@@ -90,10 +90,13 @@ export interface LoadedModel {
 }
 
 /** Loads the model and labels; every failure is a one-line error naming the file. */
-export async function loadModel(spec: ModelSpec): Promise<LoadedModel> {
+export async function loadModel(
+  spec: ModelSpec,
+  opts: { allowOutsideFolder?: boolean } = {},
+): Promise<LoadedModel> {
   const model = (await modelFormat(spec.url)) === "graph-model"
-    ? await loadGraphModel(spec.url)
-    : await loadLayersModel(spec.url);
+    ? await loadGraphModel(spec.url, opts)
+    : await loadLayersModel(spec.url, opts);
   let session: Session;
   try {
     session = sessionOf(model);

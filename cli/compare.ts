@@ -141,6 +141,7 @@ export async function runCompare(argv: readonly string[]): Promise<number> {
       target,
       preprocess: preprocessFor(common, model),
       batch: common.batch,
+      maxPixels: common.maxPixels,
       progress,
       handle: async (x, results) => {
         const failures = results.flat().map(nonFiniteProblem).filter((p) => p !== undefined);

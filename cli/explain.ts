@@ -339,6 +339,7 @@ export async function runExplain(argv: readonly string[]): Promise<number> {
       target,
       preprocess: preprocessFor(common, model),
       batch: common.batch,
+      maxPixels: common.maxPixels,
       progress,
       handle: async (x, results) => {
         const records = await writeImageOutputs(s, x, results);
