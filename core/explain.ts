@@ -244,7 +244,13 @@ export async function explainMany(
           options: p.mo,
         });
         const batchN = input.shape[0];
-        checkPluginMaps(made, batchN, `method '${p.method.name}'`);
+        try {
+          checkPluginMaps(made, batchN, `method '${p.method.name}'`);
+        } catch (e) {
+          const maps = (made as SaliencyMaps | undefined)?.maps;
+          if (maps instanceof tf.Tensor) maps.dispose();
+          throw e;
+        }
         let final: SaliencyMaps = made;
         const owned: Tensor[] = [made.maps];
         try {
