@@ -14,8 +14,9 @@
  * was granted (a worker cannot get more). With `--allow-outside-paths` the read permission is
  * the process's own.
  *
- * Worker permissions need Deno's `--unstable-worker-options`; without it the command runs in
- * the process as is (unconfined), which {@linkcode confinedRun} reports as `undefined`.
+ * Worker permissions need Deno's `--unstable-worker-options` (without it, Deno ends the
+ * process when the worker is created, so `cli/confined.ts` is a separate entry point and
+ * `cli/main.ts` runs unconfined, with the permissions it was given).
  *
  * @module
  */
@@ -182,8 +183,7 @@ function heldBy(c: Confinement): Deno.PermissionOptionsObject {
 
 /**
  * Runs the CLI on `argv` in a worker confined to {@linkcode confinementFor}'s permissions
- * and returns its exit status, or `undefined` when worker permissions are not available
- * (Deno without `--unstable-worker-options`): the caller then runs the command itself.
+ * and returns its exit status, or `undefined` when worker permissions are refused.
  * `onStart` gets a function that asks the worker to remove its temporary files (Ctrl-C).
  */
 export async function confinedRun(

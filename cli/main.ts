@@ -8,9 +8,9 @@
  * ```
  *
  * Errors are one line (`gradual: <file>: <problem>`); exit status 0 on success, 1 when
- * anything failed, 2 for usage errors. `GRADUAL_DEBUG=1` adds stack traces. Run with
- * `--unstable-worker-options` (as `deno task cli` does), a command runs in a worker confined
- * to the files of that run (see `_confine.ts`).
+ * anything failed, 2 for usage errors. `GRADUAL_DEBUG=1` adds stack traces. This entry point runs
+ * with the permissions it was given; `cli/confined.ts` (what `deno task cli` runs) runs the
+ * same commands confined to the files of each run.
  *
  * @module
  */
@@ -23,7 +23,6 @@ import { runExplain } from "./explain.ts";
 import { runList } from "./list.ts";
 import { evalCommand } from "./eval.ts";
 import { removeTempFiles } from "./_output.ts";
-import { confinedRun } from "./_confine.ts";
 
 /** The version from deno.json. */
 export const VERSION: string = denoJson.version;
@@ -90,10 +89,8 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  let stopWorker: (() => Promise<void>) | undefined;
-  const interrupt = async (): Promise<void> => {
-    if (stopWorker) await stopWorker();
-    else removeTempFiles();
+  const interrupt = (): void => {
+    removeTempFiles();
     exitProcess(130);
   };
   try {
@@ -101,11 +98,6 @@ if (import.meta.main) {
   } catch {
     // signals unsupported here (e.g. Windows without console): nothing to clean up then
   }
-  // confined to this run's files when Deno allows worker permissions (see _confine.ts)
-  const here = new URL("../", import.meta.url);
-  const confined = here.protocol === "file:"
-    ? await confinedRun(Deno.args, decodeURIComponent(here.pathname), (stop) => stopWorker = stop)
-    : undefined;
-  const code = confined ?? await main(Deno.args);
+  const code = await main(Deno.args);
   exitProcess(code);
 }

@@ -18,13 +18,13 @@ const ROOT = new URL("../", import.meta.url).pathname;
 function taskFlags(): string[] {
   const words = denoJson.tasks.cli.split(/\s+/);
   assertEquals(words.slice(0, 2), ["deno", "run"]);
-  assertEquals(words.at(-1), "cli/main.ts");
+  assertEquals(words.at(-1), "cli/confined.ts");
   return words.slice(2, -1);
 }
 
 async function runTask(args: string[]): Promise<{ code: number; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...taskFlags(), join(ROOT, "cli/main.ts"), ...args],
+    args: ["run", "--quiet", ...taskFlags(), join(ROOT, "cli/confined.ts"), ...args],
     cwd: ROOT,
     stdout: "piped",
     stderr: "piped",
