@@ -60,6 +60,7 @@ await attempt("write-project", () => Deno.writeTextFile(${
 const at = (...p) => p.join("/");
 await attempt("import-esm", () => import(at("https://esm.sh", "left-pad@1.3.0")));
 await attempt("import-jsr", () => import(at("https://jsr.io", "@std/path/1.0.0/mod.ts")));
+await attempt("import-npm", () => import(at("npm:left-pad@1.3.0"))); // not in deno.lock
 await attempt("net", () => fetch("https://example.com/"));
 await attempt("run", () => new Deno.Command("true").output());
 console.error("gradual: probe " + probe.join(" "));
