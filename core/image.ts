@@ -141,7 +141,8 @@ function checkPixels(
 ): void {
   const max = Math.min(limit ?? DEFAULT_MAX_PIXELS, MAX_PIXELS);
   if (width * height > max) {
-    const mp = (v: number): string => `${+(v / 1e6).toFixed(1)} megapixels`;
+    const mp = (v: number): string =>
+      v >= 1e6 ? `${+(v / 1e6).toFixed(1)} megapixels` : `${v} pixels`;
     fail(
       name,
       `image is ${width}x${height} (${mp(width * height)}), over the limit of ${mp(max)}` +

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { outputStem, stemCollisions } from "../cli/_output.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
+import { encodePng } from "../core/image.ts";
 
 const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -274,5 +275,89 @@ Deno.test("non-finite maps and broken plugins fail only their image and method, 
         assert(Number.isFinite(rec.map.min) && Number.isFinite(rec.map.max), n);
       }
     }
+  });
+});
+
+Deno.test("non-finite maps: the paper's gradual on a black image, NaN weights: one line each", async () => {
+  await withTemp(async (dir) => {
+    const black = join(dir, "black.png");
+    const d = new Uint8Array(64 * 64 * 4).map((_, i) => (i % 4 === 3 ? 255 : 0));
+    await Deno.writeFile(black, await encodePng(64, 64, d));
+    const out = join(dir, "out");
+    const r = await cli([
+      "explain",
+      black,
+      "--model",
+      "shapes-resnet",
+      "--method",
+      "grad-cam",
+      "--extrapolate",
+      "gradual,none",
+      "--format",
+      "npy,json",
+      "--out",
+      out,
+    ]);
+    assertEquals(r.code, 1, r.stderr);
+    const line = r.stderr.split("\n").find((l) => l.includes("grad-cam+gradual"));
+    assert(
+      line !== undefined && line.startsWith(`gradual: ${black}: grad-cam+gradual (class `),
+      r.stderr,
+    );
+    assert(line.includes("not finite"), line);
+    assert(r.stderr.includes("1 image, 1 failed"), r.stderr);
+    const written = await names(out);
+    assertEquals(written.filter((n) => n.includes(".grad-cam.")).length, 2, written.join(" "));
+    assertEquals(written.filter((n) => n.includes("gradual")).length, 0, written.join(" "));
+    // a model with NaN weights: every method of every image fails, each with a line
+    const nanDir = join(dir, "nan_model");
+    await Deno.mkdir(nanDir);
+    const json = JSON.parse(await Deno.readTextFile(FIXTURE_MODEL));
+    await Deno.writeTextFile(join(nanDir, "model.json"), JSON.stringify(json));
+    const shard = await Deno.readFile(join(FIXTURE_MODEL, "..", json.weightsManifest[0].paths[0]));
+    await Deno.writeFile(
+      join(nanDir, json.weightsManifest[0].paths[0]),
+      new Uint8Array(new Float32Array(shard.length / 4).fill(NaN).buffer),
+    );
+    await Deno.writeFile(join(dir, "a.png"), await rgbaPng(16, 16));
+    const n = await cli([
+      "explain",
+      join(dir, "a.png"),
+      "--model",
+      join(nanDir, "model.json"),
+      "--preprocess",
+      "imagenet",
+      "--backend",
+      "cpu",
+      "--out",
+      join(dir, "out_nan"),
+    ]);
+    assertEquals(n.code, 1, n.stderr);
+    assert(n.stderr.includes("not finite"), n.stderr);
+    assert(n.stderr.includes("1 image, 1 failed"), n.stderr);
+    assertEquals(await names(join(dir, "out_nan")), []);
+  });
+});
+
+Deno.test("--max-pixels: an image over the limit fails from its header, the others go on", async () => {
+  await withTemp(async (dir) => {
+    await Deno.writeFile(join(dir, "big.png"), await rgbaPng(50, 40));
+    await Deno.writeFile(join(dir, "small.png"), await rgbaPng(20, 20));
+    const args = ["explain", dir, ...M, "--format", "npy", "--out", join(dir, "out")];
+    const r = await cli([...args, "--max-pixels", "1000"]);
+    assertEquals(r.code, 1, r.stderr);
+    assert(
+      r.stderr.includes(
+        `gradual: ${
+          join(dir, "big.png")
+        }: image is 50x40 (2000 pixels), over the limit of 1000 pixels`,
+      ),
+      r.stderr,
+    );
+    assert(r.stderr.includes("2 images, 1 failed"), r.stderr);
+    assertEquals((await cli([...args, "--max-pixels", "2000"])).code, 0);
+    const bad = await cli([...args, "--max-pixels", "lots"]);
+    assertEquals(bad.code, 2);
+    assert(bad.stderr.startsWith("gradual: --max-pixels must be an integer"), bad.stderr);
   });
 });
