@@ -46,7 +46,7 @@ export const COMPARE_HELP = `gradual compare: one comparison figure per image
 
 Usage: gradual compare [options] <images|folders|globs...>
 
-Writes <image>_<folder hash>.compare.png: the input, then one overlay per method, each
+Writes <image>_<path hash>.compare.png: the input, then one overlay per method, each
 titled "METHOD for CLASS". All methods come from one forward pass per batch.
 
 Options:

@@ -585,5 +585,5 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
     );
     console.log(formatEvalTable(result));
   }
-  return result.summary.failed.length ? 1 : 0;
+  return result.summary.failed.length || dataset.skipped?.length ? 1 : 0;
 }

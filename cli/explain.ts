@@ -59,7 +59,7 @@ Options:
       --json           one JSON record per image and method on stdout
 ${COMMON_HELP}
 
-Outputs are named <image>_<folder hash>.<method>[+<extrapolator>].c<class>[-<name>].<kind>:
+Outputs are named <image>_<path hash>.<method>[+<extrapolator>].c<class>[-<name>].<kind>:
 overlays at the original image size, heatmaps (.heatmap.png) and maps (.npy, float32 [H, W])
 at model-input resolution; grid: <image>_<hash>.grid.png.
 

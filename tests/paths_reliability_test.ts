@@ -12,6 +12,9 @@ import { loadDataset } from "../datasets/load.ts";
 import { loadPairSamples } from "../datasets/samples.ts";
 import { DatasetError } from "../datasets/errors.ts";
 import { encodePng } from "../core/image.ts";
+import "../plugins/mod.ts";
+import { evalCommand } from "../cli/eval.ts";
+import { generateScene } from "../models/scenes.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL } from "./_cli_corpus.ts";
 
@@ -172,5 +175,65 @@ Deno.test("voc: one malformed annotation leaves out its image, with a message", 
       bad.problem,
     );
     assert(outside.problem.includes("leads outside the dataset folder"), outside.problem);
+  });
+});
+
+Deno.test("gradual eval: a malformed VOC annotation is reported, the other images evaluated", async () => {
+  await withTemp(async (dir) => {
+    await Deno.mkdir(join(dir, "Annotations"));
+    await Deno.mkdir(join(dir, "JPEGImages"));
+    const scene = generateScene(7, { size: 64, label: 0 });
+    const rgba = new Uint8Array(64 * 64 * 4);
+    for (let i = 0; i < 64 * 64; i++) {
+      for (let k = 0; k < 3; k++) rgba[4 * i + k] = Math.round(scene.image[3 * i + k] * 255);
+      rgba[4 * i + 3] = 255;
+    }
+    const png = await encodePng(64, 64, rgba);
+    const [x0, y0, x1, y1] = scene.box.map((v) => Math.round(v));
+    const xml = (id: string): string =>
+      `<annotation><filename>${id}.jpg</filename><size><width>64</width><height>64</height>` +
+      `<depth>3</depth></size><object><name>${scene.className}</name><difficult>0</difficult>` +
+      `<bndbox><xmin>${x0 + 1}</xmin><ymin>${y0 + 1}</ymin><xmax>${x1}</xmax><ymax>${y1}</ymax>` +
+      `</bndbox></object></annotation>`;
+    for (const id of ["a", "c"]) {
+      await Deno.writeTextFile(join(dir, "Annotations", `${id}.xml`), xml(id));
+      await Deno.writeFile(join(dir, "JPEGImages", `${id}.jpg`), png);
+    }
+    await Deno.writeTextFile(join(dir, "Annotations", "b.xml"), "<annotation><object>");
+    await Deno.writeFile(join(dir, "JPEGImages", "b.jpg"), png);
+    const err: string[] = [];
+    const out: string[] = [];
+    const error = console.error, log = console.log;
+    console.error = (...a: unknown[]) => void err.push(a.join(" "));
+    console.log = (...a: unknown[]) => void out.push(a.join(" "));
+    let code: number;
+    try {
+      code = await evalCommand([
+        "--dataset",
+        dir,
+        "--model",
+        "shapes-vgg",
+        "--methods",
+        "grad-cam",
+        "--extrapolate",
+        "none",
+        "--steps",
+        "4",
+        "--threads",
+        "1",
+      ]);
+    } finally {
+      console.error = error;
+      console.log = log;
+    }
+    const line = err.find((l) => l.includes("b.xml"));
+    assert(
+      line?.startsWith(`gradual: ${join(dir, "Annotations", "b.xml")}: malformed XML`),
+      err.join("\n"),
+    );
+    assert(line !== undefined && line.endsWith("image skipped"), line);
+    assertEquals(err.length, 1, err.join("\n"));
+    assertEquals(code, 1, "an image was left out: exit status 1");
+    assert(out.join("\n").includes(": 2 (image, class) pairs of"), out.join("\n"));
   });
 });
