@@ -72,10 +72,20 @@ function tensorPicture(data: Float32Array, h: number, w: number, c: number): Rgb
   return { width: w, height: h, data: out };
 }
 
+/** Largest input file read (2 GiB; the pixel limit bounds what is decoded from it). */
+const MAX_INPUT_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** Reads an input: a regular file (not a device or FIFO) of at most 2 GiB, checked first. */
 async function readBytes(file: string): Promise<Uint8Array> {
   try {
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw new FileError(file, "not a regular file");
+    if (info.size > MAX_INPUT_BYTES) {
+      throw new FileError(file, `${info.size} bytes, more than an input may have (2 GiB)`);
+    }
     return await Deno.readFile(file);
   } catch (e) {
+    if (e instanceof FileError) throw e;
     throw new FileError(
       file,
       e instanceof Deno.errors.NotFound

@@ -118,8 +118,9 @@ Your own data (--dataset; then --n limits the (image, class) pairs, default all)
                        or boxes: which pixels count as the object
       --results FILE   append per-pair results (JSON Lines) as they are computed
       --resume         continue --results FILE: skip the pairs already in it
-      --allow-outside-paths  read images and masks outside the dataset's folder (absolute
-                       paths, ../); by default such images are skipped with a message
+      --allow-outside-paths  read images and masks outside the dataset's folder and
+                       weights shards outside the model's (absolute paths, ../); by
+                       default such images are skipped with a message
 Each (image, class) pair is one sample: the class is explained and its mask is the union
 of the class's objects; pairs of classes the model does not know are counted and skipped.
 
