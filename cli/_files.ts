@@ -95,7 +95,12 @@ async function walk(dir: string, st: WalkState, maxDepth = Infinity, depth = 1):
   }
   if (st.exclude !== undefined && real === st.exclude) return out;
   if (st.seen.has(real)) {
-    if (depth > 1) st.warnings.push({ file: dir, problem: "symbolic link loop; skipped" });
+    if (depth > 1) {
+      st.warnings.push({
+        file: dir,
+        problem: "symbolic link loop (a folder already searched); skipped",
+      });
+    }
     return out;
   }
   st.seen.add(real);

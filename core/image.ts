@@ -748,8 +748,9 @@ export function readJpegHeader(bytes: Uint8Array, name?: string, maxPixels = Inf
   let orientation = 1;
   let pos = 2;
   for (;;) {
+    // stray bytes before a marker are skipped, as libjpeg and browsers do
+    while (pos < bytes.length && bytes[pos] !== 0xff) pos++;
     if (pos >= bytes.length) early("the data ends before the end-of-image marker");
-    if (bytes[pos] !== 0xff) corrupt(`expected a marker at byte ${pos}`);
     while (pos < bytes.length && bytes[pos] === 0xff) pos++;
     if (pos >= bytes.length) early("the data ends inside a marker");
     const m = bytes[pos++];
@@ -857,7 +858,8 @@ export function applyOrientation(img: Rgba8Image, orientation: number): Rgba8Ima
   const { width: w, height: h, data } = img;
   const swap = orientation >= 5;
   const ow = swap ? h : w, oh = swap ? w : h;
-  const src = new Uint32Array(data.buffer, data.byteOffset, w * h);
+  const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
+  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, w * h);
   const outData = new Uint8ClampedArray(ow * oh * 4);
   const out = new Uint32Array(outData.buffer);
   for (let y = 0; y < oh; y++) {

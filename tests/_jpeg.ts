@@ -106,8 +106,9 @@ export function dcJpeg(spec: DcJpeg): Uint8Array {
   const bw = new BitWriter();
   const pred = new Array(nc).fill(0);
   const bw8 = Math.ceil(width / 8), bh8 = Math.ceil(height / 8);
-  for (let by = 0; by < bh8; by++) {
-    for (let bx = 0; bx < bw8; bx++) {
+  const enough = spec.truncateScan ?? Infinity;
+  for (let by = 0; by < bh8 && bw.bytes.length <= enough; by++) {
+    for (let bx = 0; bx < bw8 && bw.bytes.length <= enough; bx++) {
       for (let c = 0; c < nc; c++) {
         const dc = 8 * (Math.round(spec.block(bx, by, c)) - 128);
         const diff = dc - pred[c];
@@ -122,7 +123,7 @@ export function dcJpeg(spec: DcJpeg): Uint8Array {
   }
   const scan = bw.end();
   const end = spec.truncateScan === undefined || spec.keepEoi ? [0xff, 0xd9] : [];
-  const kept = spec.truncateScan === undefined ? scan.length : spec.truncateScan;
+  const kept = Math.min(scan.length, spec.truncateScan ?? Infinity);
   const out = new Uint8Array(parts.length + kept + end.length);
   out.set(parts);
   for (let i = 0; i < kept; i++) out[parts.length + i] = scan[i];

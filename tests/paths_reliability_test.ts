@@ -13,12 +13,15 @@ import { loadPairSamples } from "../datasets/samples.ts";
 import { DatasetError } from "../datasets/errors.ts";
 import { encodePng } from "../core/image.ts";
 import "../plugins/mod.ts";
+import { initBackend } from "../core/backend.ts";
 import { evalCommand } from "../cli/eval.ts";
 import { generateScene } from "../models/scenes.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL } from "./_cli_corpus.ts";
 
 const FIXTURE_DIR = join(FIXTURE_MODEL, "..");
+
+await initBackend({ backend: "wasm", threads: 1 });
 
 async function modelWithShard(dir: string, shardPath: string): Promise<string> {
   const json = JSON.parse(await Deno.readTextFile(FIXTURE_MODEL));
