@@ -10,7 +10,7 @@ import { explainMany, type ExplainRequest, type Explanation } from "../core/expl
 import type { PreprocessPreset } from "../core/image.ts";
 import type { TargetSpec } from "../core/targets.ts";
 import { tf } from "../core/tensor.ts";
-import { errorText } from "./_errors.ts";
+import { errorText, formatError, problemOf } from "./_errors.ts";
 import { type LoadedInput, loadInput } from "./_inputs.ts";
 import type { LoadedModel } from "./_model.ts";
 import type { Progress } from "./_progress.ts";
@@ -27,6 +27,8 @@ export interface BatchJob {
   readonly preprocess: PreprocessPreset;
   /** Images per forward pass. */
   readonly batch: number;
+  /** Largest image accepted, in pixels (`--max-pixels`). */
+  readonly maxPixels?: number;
   /** Progress and failure counting. */
   readonly progress: Progress;
   /**
@@ -39,13 +41,14 @@ export interface BatchJob {
 async function explainInputs(
   job: BatchJob,
   inputs: readonly LoadedInput[],
+  requests: readonly ExplainRequest[] = job.requests,
 ): Promise<Explanation[][]> {
   const [h, w, c] = job.model.session.inputSize;
   const data = new Float32Array(inputs.length * h * w * c);
   inputs.forEach((x, i) => data.set(x.input, i * h * w * c));
   const x = tf.tensor4d(data, [inputs.length, h, w, c]);
   try {
-    return await explainMany(job.model.session, x, job.requests, {
+    return await explainMany(job.model.session, x, requests, {
       targets: job.target,
       labels: job.model.labels,
     });
@@ -54,11 +57,53 @@ async function explainInputs(
   }
 }
 
-async function finish(job: BatchJob, input: LoadedInput, results: Explanation[][]): Promise<void> {
+/** `grad-cam` or `grad-cam+gradual` for a request. */
+function requestName(r: ExplainRequest): string {
+  const m = typeof r.method === "object" ? r.method.name : r.method ?? "grad-cam";
+  const e = typeof r.extrapolator === "object" ? r.extrapolator.name : r.extrapolator;
+  return e === undefined || e === "none" ? m : `${m}+${e}`;
+}
+
+/**
+ * One image alone; when that fails and several methods were asked for, each method alone,
+ * so that a broken plugin fails only its own method (`failures`, one line each) and the
+ * other methods' outputs are still written. Throws when every method fails.
+ */
+async function explainOne(
+  job: BatchJob,
+  x: LoadedInput,
+): Promise<{ results: Explanation[][]; failures: string[] }> {
+  try {
+    return { results: await explainInputs(job, [x]), failures: [] };
+  } catch (e) {
+    if (job.requests.length === 1) throw e;
+    const results: Explanation[][] = [];
+    const failures: string[] = [];
+    for (const r of job.requests) {
+      try {
+        results.push((await explainInputs(job, [x], [r]))[0]);
+      } catch (err) {
+        results.push([]);
+        failures.push(formatError(new Error(`${requestName(r)}: ${problemOf(err)}`), x.file));
+      }
+    }
+    if (failures.length === job.requests.length) throw e;
+    return { results, failures };
+  }
+}
+
+async function finish(
+  job: BatchJob,
+  input: LoadedInput,
+  results: Explanation[][],
+  failures: readonly string[] = [],
+): Promise<void> {
   try {
     await job.handle(input, results);
-    job.progress.tick(input.file, true);
+    failures.forEach((f) => job.progress.line(f));
+    job.progress.tick(input.file, failures.length === 0);
   } catch (e) {
+    failures.forEach((f) => job.progress.line(f));
     job.progress.line(errorText(e, input.file));
     job.progress.tick(input.file, false);
   }
@@ -71,7 +116,7 @@ export async function runBatches(job: BatchJob, files: readonly string[]): Promi
     const inputs: LoadedInput[] = [];
     for (const file of files.slice(start, start + job.batch)) {
       try {
-        inputs.push(await loadInput(file, size, job.preprocess));
+        inputs.push(await loadInput(file, size, job.preprocess, job.maxPixels));
       } catch (e) {
         job.progress.line(errorText(e, file));
         job.progress.tick(file, false);
@@ -81,19 +126,15 @@ export async function runBatches(job: BatchJob, files: readonly string[]): Promi
     let results: Explanation[][] | undefined;
     try {
       results = await explainInputs(job, inputs);
-    } catch (e) {
-      if (inputs.length === 1) {
-        job.progress.line(errorText(e, inputs[0].file));
-        job.progress.tick(inputs[0].file, false);
-        continue;
-      }
+    } catch {
+      // isolated below
     }
     if (results === undefined) {
-      // isolate the failing image(s): one forward pass each
+      // isolate the failing image(s) and method(s): one forward pass each
       for (const x of inputs) {
         try {
-          const one = await explainInputs(job, [x]);
-          await finish(job, x, one);
+          const one = await explainOne(job, x);
+          await finish(job, x, one.results, one.failures);
         } catch (e) {
           job.progress.line(errorText(e, x.file));
           job.progress.tick(x.file, false);

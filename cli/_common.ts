@@ -5,7 +5,7 @@
  * @module
  */
 import type { ExplainRequest } from "../core/explain.ts";
-import { PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
+import { DEFAULT_MAX_PIXELS, PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
 import { initBackend, type WinogradMode } from "../core/backend.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
@@ -40,6 +40,8 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
   plugin: { type: "string", multiple: true },
   shard: { type: "string" },
   "skip-existing": { type: "boolean" },
+  "max-pixels": { type: "string" },
+  "allow-outside-paths": { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
   opt: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
@@ -65,7 +67,12 @@ export const COMMON_HELP =
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
       --shard K/N      process only the K-th of N shares of the sorted inputs
-      --skip-existing  skip inputs whose outputs all exist
+      --skip-existing  skip inputs whose outputs all exist (every method, format and
+                       class of --target; an interrupted image is done again)
+      --max-pixels N   largest image accepted, width x height (default 100000000);
+                       checked from the file's header before decoding
+      --allow-outside-paths  let a model's weights shards lie outside its folder
+                       (absolute paths, ../); refused by default
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
   -q, --quiet          no progress or summary
   -h, --help           this help`;
@@ -84,6 +91,8 @@ export interface CommonSettings {
   readonly preprocess?: PreprocessPreset;
   /** Quiet mode. */
   readonly quiet: boolean;
+  /** Largest image accepted, in pixels. */
+  readonly maxPixels: number;
 }
 
 /** Reads and checks the common flags (usage errors before any work). */
@@ -111,6 +120,11 @@ export function commonSettings(flags: FlagValues): CommonSettings {
     batch: numberFlag(flags, "batch", 4, { min: 1, max: 256, integer: true }),
     preprocess: pre as PreprocessPreset | undefined,
     quiet: flags.quiet === true,
+    maxPixels: numberFlag(flags, "max-pixels", DEFAULT_MAX_PIXELS, {
+      min: 1,
+      max: 0x3fffffff,
+      integer: true,
+    }),
   };
 }
 
@@ -236,7 +250,10 @@ export async function startBackend(flags: FlagValues): Promise<void> {
 export async function openModel(flags: FlagValues, quiet: boolean): Promise<LoadedModel> {
   const m = await loadModel(
     resolveModelSpec(stringFlag(flags, "model"), stringFlag(flags, "labels")),
-    { inputSize: parseInputSize(stringFlag(flags, "input-size")) },
+    {
+      inputSize: parseInputSize(stringFlag(flags, "input-size")),
+      allowOutsideFolder: flags["allow-outside-paths"] === true,
+    },
   );
   if (!quiet) m.warnings.forEach((w) => console.error(w));
   return m;

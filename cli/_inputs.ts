@@ -8,7 +8,10 @@
  */
 import {
   decodeImageRgba8,
+  DEFAULT_MAX_PIXELS,
+  detectImageFormat,
   type PreprocessPreset,
+  readJpegHeader,
   type Rgba8Image,
   toModelInput,
 } from "../core/image.ts";
@@ -30,6 +33,8 @@ export interface LoadedInput {
   readonly height: number;
   /** The original in 8-bit RGBA, when small enough to keep (see {@linkcode originalOf}). */
   readonly original?: Rgba8Image;
+  /** The pixel limit it was read under (for reading the original again). */
+  readonly maxPixels?: number;
 }
 
 /** Model input size `[height, width, channels]`. */
@@ -67,10 +72,20 @@ function tensorPicture(data: Float32Array, h: number, w: number, c: number): Rgb
   return { width: w, height: h, data: out };
 }
 
+/** Largest input file read (2 GiB; the pixel limit bounds what is decoded from it). */
+const MAX_INPUT_BYTES = 2 * 1024 * 1024 * 1024;
+
+/** Reads an input: a regular file (not a device or FIFO) of at most 2 GiB, checked first. */
 async function readBytes(file: string): Promise<Uint8Array> {
   try {
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw new FileError(file, "not a regular file");
+    if (info.size > MAX_INPUT_BYTES) {
+      throw new FileError(file, `${info.size} bytes, more than an input may have (2 GiB)`);
+    }
     return await Deno.readFile(file);
   } catch (e) {
+    if (e instanceof FileError) throw e;
     throw new FileError(
       file,
       e instanceof Deno.errors.NotFound
@@ -98,12 +113,15 @@ function loadNpy(file: string, bytes: Uint8Array, size: InputSize): LoadedInput 
 
 /**
  * Reads and prepares one input. With `preprocess` `"none"` the file must be a `.npy`
- * tensor of the model's input shape; otherwise a PNG or JPEG image.
+ * tensor of the model's input shape; otherwise a PNG or JPEG image of at most `maxPixels`
+ * (checked from its header). A JPEG too big to keep is decoded for the model at reduced
+ * scale (DCT scaling, to twice the model size at least), its original read again for output.
  */
 export async function loadInput(
   file: string,
   size: InputSize,
   preprocess: PreprocessPreset,
+  maxPixels: number = DEFAULT_MAX_PIXELS,
 ): Promise<LoadedInput> {
   const bytes = await readBytes(file);
   if (preprocess === "none") {
@@ -119,14 +137,39 @@ export async function loadInput(
     );
   }
   const [h, w, c] = size;
-  const img = await decodeImageRgba8(bytes);
+  if (detectImageFormat(bytes) === "jpeg") {
+    const head = readJpegHeader(bytes, file, maxPixels);
+    if (head.width * head.height > KEEP_PIXELS) {
+      const small = await decodeImageRgba8(bytes, file, {
+        maxPixels,
+        atLeast: { width: 2 * w, height: 2 * h },
+      });
+      const input = toChannels(toModelInput(small, w, h, preprocess), c);
+      const swap = head.orientation >= 5;
+      return {
+        file,
+        input,
+        width: swap ? head.height : head.width,
+        height: swap ? head.width : head.height,
+        maxPixels,
+      };
+    }
+  }
+  const img = await decodeImageRgba8(bytes, file, { maxPixels });
   const input = toChannels(toModelInput(img, w, h, preprocess), c);
   const keep = img.width * img.height <= KEEP_PIXELS;
-  return { file, input, width: img.width, height: img.height, original: keep ? img : undefined };
+  return {
+    file,
+    input,
+    width: img.width,
+    height: img.height,
+    original: keep ? img : undefined,
+    maxPixels,
+  };
 }
 
 /** The 8-bit original of an input (decoded again when it was too big to keep). */
 export async function originalOf(x: LoadedInput): Promise<Rgba8Image> {
   if (x.original) return x.original;
-  return await decodeImageRgba8(await readBytes(x.file));
+  return await decodeImageRgba8(await readBytes(x.file), x.file, { maxPixels: x.maxPixels });
 }

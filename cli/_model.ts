@@ -104,19 +104,20 @@ export function parseInputSize(s: string | undefined): [number, number] | undefi
 
 /**
  * Loads the model and labels; every failure is a one-line error naming the file.
- * `inputSize` fills an input size the model leaves open (`--input-size`).
+ * `inputSize` fills an input size the model leaves open (`--input-size`);
+ * `allowOutsideFolder` lets weight shards sit outside the model's folder.
  */
 export async function loadModel(
   spec: ModelSpec,
-  opts: { inputSize?: [number, number] } = {},
+  opts: { inputSize?: [number, number]; allowOutsideFolder?: boolean } = {},
 ): Promise<LoadedModel> {
   const model = String(spec.url).toLowerCase().endsWith(".onnx")
     ? await loadOnnxModel(spec.url).catch((e) => {
       throw new FileError(spec.display, problemOf(e).replace(/^.*?\.onnx: /, ""));
     })
     : (await modelFormat(spec.url)) === "graph-model"
-    ? await loadGraphModel(spec.url)
-    : await loadLayersModel(spec.url);
+    ? await loadGraphModel(spec.url, opts)
+    : await loadLayersModel(spec.url, opts);
   let session: Session;
   try {
     session = sessionOf(model, opts);

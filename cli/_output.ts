@@ -6,10 +6,22 @@
  * @module
  */
 import { basename, dirname, join, resolve } from "node:path";
+import type { Explanation } from "../core/explain.ts";
+import type { Discovery } from "./_files.ts";
 import { FileError, problemOf } from "./_errors.ts";
 
 /** Marker in the names of temporary files (skipped by discovery, removed on failure). */
 export const TEMP_MARK = ".gradual-tmp-";
+
+/** A temporary file of ours: `.<name>.gradual-tmp-<pid>-<8 hex>` (or the older `-<8 hex>`). */
+const TEMP_NAME = /^\..*\.gradual-tmp-(?:\d+-)?[0-9a-f]{8}$/;
+
+/**
+ * Temporaries at least this old are stale: a write takes seconds, so one this old was left
+ * by a process that was killed between writing and renaming. (Whether that process still
+ * runs cannot be asked without more permissions than the CLI has.)
+ */
+const STALE_MS = 10 * 60 * 1000;
 
 const inFlight = new Set<string>();
 
@@ -26,8 +38,37 @@ export function removeTempFiles(): void {
 }
 
 /**
- * Creates the output folder if needed and checks that files can be written in it;
- * throws a {@linkcode FileError} naming the folder otherwise.
+ * Removes stale temporary files of our own naming from `dir` (left by a process that was
+ * killed between writing and renaming): hidden files `.<name>.gradual-tmp-…` at least ten
+ * minutes old. Returns how many were removed.
+ */
+export async function removeStaleTemps(dir: string, now = Date.now()): Promise<number> {
+  let removed = 0;
+  const entries: Deno.DirEntry[] = [];
+  try {
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (!e.isFile || !TEMP_NAME.test(e.name)) continue;
+    const path = join(dir, e.name);
+    try {
+      const age = now - ((await Deno.lstat(path)).mtime?.getTime() ?? now);
+      if (age < STALE_MS) continue;
+      await Deno.remove(path);
+      removed++;
+    } catch {
+      // vanished meanwhile (its writer renamed it) or not removable: leave it
+    }
+  }
+  return removed;
+}
+
+/**
+ * Creates the output folder if needed, checks that files can be written in it and removes
+ * stale temporaries of ours ({@linkcode removeStaleTemps}); throws a {@linkcode FileError}
+ * naming the folder otherwise.
  */
 export async function prepareOutDir(dir: string): Promise<void> {
   try {
@@ -42,6 +83,7 @@ export async function prepareOutDir(dir: string): Promise<void> {
     throw new FileError(dir, `the output folder is not writable (${problemOf(e)})`);
   }
   await Deno.remove(probe).catch(() => undefined);
+  await removeStaleTemps(dir);
 }
 
 /**
@@ -53,7 +95,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const tmp = join(
     dirname(path),
-    `.${basename(path)}${TEMP_MARK}${crypto.randomUUID().slice(0, 8)}`,
+    `.${basename(path)}${TEMP_MARK}${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`,
   );
   inFlight.add(tmp);
   try {
@@ -83,15 +125,39 @@ export function safeName(s: string): string {
 }
 
 /**
- * The stem of every output of an input file: its name without extension plus a hash of
- * its folder, so `a/x.png` and `b/x.png` never collide (`x_1f3a2c`), and names stay the
- * same from run to run (for `--skip-existing`).
+ * The stem of every output of an input file: its name without extension (letters, digits,
+ * `_`, `+`, `-` only, at most 80 characters) plus a hash of its absolute path, so `a/x.png`,
+ * `b/x.png`, `x.jpg`, `café.png` and `cafè.png` get different stems (`x_1f3a2c`), and names
+ * stay the same from run to run (for `--skip-existing`). A stem never contains a dot, so an
+ * output name's stem is everything before its first dot.
  */
 export function outputStem(file: string): string {
   const base = basename(file);
   const dot = base.lastIndexOf(".");
   const name = dot > 0 ? base.slice(0, dot) : base;
-  return `${safeName(name)}_${shortHash(dirname(resolve(file)))}`;
+  return `${name.replace(/[^A-Za-z0-9_+-]+/g, "_").slice(0, 80)}_${shortHash(resolve(file))}`;
+}
+
+/** The stem of an output file name (everything before the first dot). */
+export function stemOfName(name: string): string {
+  const dot = name.indexOf(".");
+  return dot < 0 ? name : name.slice(0, dot);
+}
+
+/**
+ * Inputs whose outputs would share a stem (a hash collision), as `[first, second]` pairs;
+ * the commands refuse to start when there is any, before writing anything.
+ */
+export function stemCollisions(files: readonly string[]): [string, string][] {
+  const seen = new Map<string, string>();
+  const out: [string, string][] = [];
+  for (const f of files) {
+    const stem = outputStem(f);
+    const other = seen.get(stem);
+    if (other !== undefined && resolve(other) !== resolve(f)) out.push([other, f]);
+    else seen.set(stem, f);
+  }
+  return out;
 }
 
 /** `grad-cam` or `grad-cam+gradual`. */
@@ -119,4 +185,44 @@ export async function listNames(dir: string): Promise<Set<string>> {
     // no folder yet: nothing exists
   }
   return names;
+}
+
+/**
+ * Prints discovery's warnings (symbolic-link loops) and checks that there is work: returns
+ * false, after printing why, when there is no input, or when two inputs would get the same
+ * output names (nothing has been written then).
+ */
+export function reportDiscovery(
+  found: Discovery,
+  files: readonly string[],
+  quiet: boolean,
+): boolean {
+  if (!quiet) {
+    found.warnings.forEach((w) => console.error(`gradual: warning: ${w.file}: ${w.problem}`));
+  }
+  if (files.length === 0) {
+    found.problems.forEach((p) => console.error(`gradual: ${p.file}: ${p.problem}`));
+    if (found.problems.length === 0) console.error("gradual: no input files in this shard");
+    return false;
+  }
+  const clashes = stemCollisions(found.files);
+  for (const [a, b] of clashes) {
+    console.error(
+      `gradual: ${b}: its outputs would have the same names as those of ${a}; rename one`,
+    );
+  }
+  return clashes.length === 0;
+}
+
+/**
+ * Why an explanation's map cannot be written (NaN or infinite values), naming the method,
+ * extrapolator and class; undefined when the map is finite.
+ */
+export function nonFiniteProblem(e: Explanation): string | undefined {
+  let bad = 0;
+  for (const v of e.map) if (!Number.isFinite(v)) bad++;
+  if (bad === 0) return undefined;
+  const what = variantName(e.method, e.extrapolator);
+  return `${what} (class ${e.classIndex}) gave a map with ${bad} of ${e.map.length} values ` +
+    `not finite (NaN or infinity); not written`;
 }

@@ -98,15 +98,19 @@ export class Progress {
     this.#sink.write(`\r\x1b[2K[${bar}] ${this.#done}/${this.#total}${fail} ${name}`);
   }
 
-  /** Clears the bar and prints the summary: items, failures, skipped, time, output folder. */
-  finish(what: string, outDir?: string, skipped = 0): void {
+  /**
+   * Clears the bar and prints the summary: items, failures, skipped, `notes` (e.g. "3
+   * unsupported files in folders skipped"), time, output folder.
+   */
+  finish(what: string, outDir?: string, skipped = 0, notes: readonly string[] = []): void {
     if (this.#bar) this.#sink.write("\r\x1b[2K");
     this.#bar = false;
     if (this.#quiet) return;
     const n = this.#done;
     const time = formatDuration(performance.now() - this.#start);
     const where = outDir !== undefined ? `, output in ${outDir}` : "";
-    const skip = skipped ? `, ${skipped} skipped (outputs exist)` : "";
+    const skip = (skipped ? `, ${skipped} skipped (outputs exist)` : "") +
+      notes.map((t) => `, ${t}`).join("");
     this.#sink.write(
       `gradual: ${n} ${what}${
         n === 1 ? "" : "s"

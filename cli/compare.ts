@@ -24,10 +24,18 @@ import {
 } from "./_common.ts";
 import { UsageError } from "./_errors.ts";
 import { explanationFigure } from "./_figure.ts";
-import { applyShard, discover, parseShard } from "./_files.ts";
+import { applyShard, discover, parseShard, skippedNotes } from "./_files.ts";
 import { originalOf } from "./_inputs.ts";
 import { parseTarget, validateRun } from "./_model.ts";
-import { listNames, outputStem, prepareOutDir, writeFileAtomic } from "./_output.ts";
+import {
+  listNames,
+  nonFiniteProblem,
+  outputStem,
+  prepareOutDir,
+  reportDiscovery,
+  writeFileAtomic,
+} from "./_output.ts";
+import { FileError } from "./_errors.ts";
 import { Progress } from "./_progress.ts";
 
 /** The paper's figure columns. */
@@ -38,7 +46,7 @@ export const COMPARE_HELP = `gradual compare: one comparison figure per image
 
 Usage: gradual compare [options] <images|folders|globs...>
 
-Writes <image>_<folder hash>.compare.png: the input, then one overlay per method, each
+Writes <image>_<path hash>.compare.png: the input, then one overlay per method, each
 titled "METHOD for CLASS". All methods come from one forward pass per batch.
 
 Options:
@@ -92,13 +100,9 @@ export async function runCompare(argv: readonly string[]): Promise<number> {
   const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
   const target = parseTarget(stringFlag(flags, "target"));
   const specs = listFlag(flags, "methods");
-  const found = await discover(positionals);
+  const found = await discover(positionals, undefined, { exclude: common.out });
   const files = applyShard(found.files, shard);
-  if (files.length === 0) {
-    found.problems.forEach((p) => console.error(`gradual: ${p.file}: ${p.problem}`));
-    if (found.problems.length === 0) console.error("gradual: no input files in this shard");
-    return 1;
-  }
+  if (!reportDiscovery(found, files, common.quiet)) return 1;
 
   await loadPlugins(flags);
   const methods = availableMethods(
@@ -137,8 +141,11 @@ export async function runCompare(argv: readonly string[]): Promise<number> {
       target,
       preprocess: preprocessFor(common, model),
       batch: common.batch,
+      maxPixels: common.maxPixels,
       progress,
       handle: async (x, results) => {
+        const failures = results.flat().map(nonFiniteProblem).filter((p) => p !== undefined);
+        if (failures.length > 0) throw new FileError(x.file, `${failures.join("; ")}; no figure`);
         const fig = explanationFigure(await originalOf(x), results.flat(), {
           colormap: common.colormap,
           alpha: common.alpha,
@@ -148,7 +155,7 @@ export async function runCompare(argv: readonly string[]): Promise<number> {
         await writeFileAtomic(path, await encodePng(fig.width, fig.height, fig.data));
       },
     }, todo);
-    progress.finish("image", common.out, files.length - todo.length);
+    progress.finish("image", common.out, files.length - todo.length, skippedNotes(found));
     return progress.failed > 0 ? 1 : 0;
   } finally {
     model.dispose();

@@ -118,6 +118,9 @@ Your own data (--dataset; then --n limits the (image, class) pairs, default all)
                        or boxes: which pixels count as the object
       --results FILE   append per-pair results (JSON Lines) as they are computed
       --resume         continue --results FILE: skip the pairs already in it
+      --allow-outside-paths  read images and masks outside the dataset's folder and
+                       weights shards outside the model's (absolute paths, ../); by
+                       default such images are skipped with a message
 Each (image, class) pair is one sample: the class is explained and its mask is the union
 of the class's objects; pairs of classes the model does not know are counted and skipped.
 
@@ -161,6 +164,7 @@ const FLAGS = {
   regions: { type: "string" },
   results: { type: "string" },
   resume: { type: "boolean" },
+  "allow-outside-paths": { type: "boolean" },
 } as const;
 
 /** Flags that only make sense with `--dataset`. */
@@ -173,6 +177,7 @@ const DATASET_ONLY = [
   "regions",
   "results",
   "resume",
+  "allow-outside-paths",
 ] as const;
 
 /** What `--json` prints: the evaluation plus where its scenes came from. */
@@ -489,8 +494,13 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
   }
   const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
   const dataset = await asFileError(() =>
-    loadDataset(path, { imageDir: stringFlag(flags, "images"), split: stringFlag(flags, "split") })
+    loadDataset(path, {
+      imageDir: stringFlag(flags, "images"),
+      split: stringFlag(flags, "split"),
+      allowOutside: boolFlag(flags, "allow-outside-paths"),
+    })
   );
+  for (const s of dataset.skipped ?? []) console.error(`gradual: ${s.file}: ${s.problem}`);
   let map: ClassMapFile | undefined;
   if (mapFile !== undefined) {
     const j = await readJsonFile(mapFile);
@@ -576,5 +586,5 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
     );
     console.log(formatEvalTable(result));
   }
-  return result.summary.failed.length ? 1 : 0;
+  return result.summary.failed.length || dataset.skipped?.length ? 1 : 0;
 }

@@ -24,21 +24,25 @@ import {
   preprocessFor,
   startBackend,
 } from "./_common.ts";
-import { UsageError } from "./_errors.ts";
+import { FileError, UsageError } from "./_errors.ts";
 import { explanationFigure } from "./_figure.ts";
-import { applyShard, discover, IMAGE_EXTENSIONS, parseShard } from "./_files.ts";
+import { applyShard, discover, IMAGE_EXTENSIONS, parseShard, skippedNotes } from "./_files.ts";
 import { type LoadedInput, originalOf } from "./_inputs.ts";
-import { parseTarget, validateRun } from "./_model.ts";
+import { type LoadedModel, parseTarget, validateRun } from "./_model.ts";
 import {
   classTag,
   listNames,
+  nonFiniteProblem,
   outputName,
   outputStem,
   prepareOutDir,
+  reportDiscovery,
   safeName,
+  stemOfName,
   variantName,
   writeFileAtomic,
 } from "./_output.ts";
+import type { TargetSpec } from "../core/targets.ts";
 import { Progress } from "./_progress.ts";
 
 /** Help of `gradual explain`. */
@@ -55,7 +59,7 @@ Options:
       --json           one JSON record per image and method on stdout
 ${COMMON_HELP}
 
-Outputs are named <image>_<folder hash>.<method>[+<extrapolator>].c<class>[-<name>].<kind>:
+Outputs are named <image>_<path hash>.<method>[+<extrapolator>].c<class>[-<name>].<kind>:
 overlays at the original image size, heatmaps (.heatmap.png) and maps (.npy, float32 [H, W])
 at model-input resolution; grid: <image>_<hash>.grid.png.
 
@@ -138,7 +142,13 @@ async function writeImageOutputs(
   const records: ExplainRecord[] = [];
   let original: Rgba8Image | undefined;
   const photo = async (): Promise<Rgba8Image> => (original ??= await originalOf(x));
-  const all = results.flat();
+  const all: Explanation[] = [];
+  const failures: string[] = [];
+  for (const e of results.flat()) {
+    const bad = nonFiniteProblem(e);
+    if (bad === undefined) all.push(e);
+    else failures.push(bad);
+  }
   for (const e of all) {
     const variant = variantName(e.method, e.extrapolator);
     const cls = classTag(e.classIndex, e.className);
@@ -181,7 +191,7 @@ async function writeImageOutputs(
     }
     records.push(record);
   }
-  if (s.formats.includes("grid")) {
+  if (s.formats.includes("grid") && all.length > 0) {
     const fig = explanationFigure(await photo(), all, {
       colormap: s.colormap,
       alpha: s.alpha,
@@ -191,27 +201,50 @@ async function writeImageOutputs(
     await writeFileAtomic(gridPath, await encodePng(fig.width, fig.height, fig.data));
     records.forEach((r) => (r.outputs.grid = gridPath));
   }
+  if (failures.length > 0) throw new FileError(x.file, failures.join("; "));
   return records;
 }
 
-/** Output names grouped by their stem (`<name>_<hash>`), for `--skip-existing`. */
+/** Output names grouped by their stem (everything before the first dot), for `--skip-existing`. */
 function namesByStem(names: Iterable<string>): Map<string, string[]> {
   const by = new Map<string, string[]>();
   for (const n of names) {
-    const m = /^(.*?_[0-9a-f]{6})\./.exec(n);
-    if (!m) continue;
-    const list = by.get(m[1]);
+    const stem = stemOfName(n);
+    const list = by.get(stem);
     if (list) list.push(n);
-    else by.set(m[1], [n]);
+    else by.set(stem, [n]);
   }
   return by;
 }
 
-/** Whether every output `file` would get already exists (for `--skip-existing`). */
+/**
+ * The class tags every image gets for a target (a fixed class), or how many distinct
+ * classes it gets (`top1`, `topK`), for `--skip-existing`.
+ */
+export function expectedClasses(
+  target: TargetSpec,
+  model: Pick<LoadedModel, "labels" | "numClasses">,
+): { tags: string[] } | { count: number } {
+  if (typeof target === "number") return { tags: [classTag(target, model.labels?.[target])] };
+  if (typeof target === "string") {
+    const top = /^top(\d+)$/.exec(target);
+    if (top) return { count: Math.min(Number(top[1]), model.numClasses) };
+    const i = model.labels?.indexOf(target) ?? -1;
+    if (i >= 0) return { tags: [classTag(i, model.labels?.[i])] };
+  }
+  return { count: 1 };
+}
+
+/**
+ * Whether every output `file` would get already exists (for `--skip-existing`): for each
+ * variant and format, the file of every expected class (all K classes of `--target topK`,
+ * so an image interrupted half-way is done again).
+ */
 function outputsExist(
   file: string,
   variants: string[],
   formats: string[],
+  classes: { tags: string[] } | { count: number },
   byStem: Map<string, string[]>,
 ): boolean {
   const stem = outputStem(file);
@@ -223,7 +256,17 @@ function outputsExist(
     }
     for (const v of variants) {
       const prefix = `${stem}.${safeName(v)}.`;
-      if (!have.some((n) => n.startsWith(prefix) && n.endsWith(`.${SUFFIX[kind]}`))) return false;
+      const suffix = `.${SUFFIX[kind]}`;
+      if ("tags" in classes) {
+        if (!classes.tags.every((t) => have.includes(`${prefix}${t}${suffix}`))) return false;
+        continue;
+      }
+      const tags = new Set(
+        have.filter((n) => n.startsWith(prefix) && n.endsWith(suffix))
+          .map((n) => n.slice(prefix.length, n.length - suffix.length))
+          .filter((t) => /^c\d+(-|$)/.test(t)),
+      );
+      if (tags.size < classes.count) return false;
     }
   }
   return true;
@@ -260,13 +303,9 @@ export async function runExplain(argv: readonly string[]): Promise<number> {
   );
   const progress = new Progress({ quiet: common.quiet });
   const exts = common.preprocess === "none" ? ["npy"] : IMAGE_EXTENSIONS;
-  const found = await discover(positionals, exts);
+  const found = await discover(positionals, exts, { exclude: common.out });
   const files = applyShard(found.files, shard);
-  if (files.length === 0) {
-    found.problems.forEach((p) => console.error(`gradual: ${p.file}: ${p.problem}`));
-    if (found.problems.length === 0) console.error("gradual: no input files in this shard");
-    return 1;
-  }
+  if (!reportDiscovery(found, files, common.quiet)) return 1;
 
   await loadPlugins(flags);
   await startBackend(flags);
@@ -292,7 +331,8 @@ export async function runExplain(argv: readonly string[]): Promise<number> {
           r.extrapolator ? registry.extrapolator(String(r.extrapolator)).name : undefined,
         )
       );
-      todo = files.filter((f) => !outputsExist(f, variants, formats, byStem));
+      const classes = expectedClasses(target, model);
+      todo = files.filter((f) => !outputsExist(f, variants, formats, classes, byStem));
       skipped = files.length - todo.length;
     }
 
@@ -307,13 +347,14 @@ export async function runExplain(argv: readonly string[]): Promise<number> {
       target,
       preprocess: preprocessFor(common, model),
       batch: common.batch,
+      maxPixels: common.maxPixels,
       progress,
       handle: async (x, results) => {
         const records = await writeImageOutputs(s, x, results);
         if (s.json) { for (const r of records) console.log(JSON.stringify(r)); }
       },
     }, todo);
-    progress.finish("image", common.out, skipped);
+    progress.finish("image", common.out, skipped, skippedNotes(found));
     return progress.failed > 0 ? 1 : 0;
   } finally {
     model.dispose();

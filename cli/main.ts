@@ -8,7 +8,9 @@
  * ```
  *
  * Errors are one line (`gradual: <file>: <problem>`); exit status 0 on success, 1 when
- * anything failed, 2 for usage errors. `GRADUAL_DEBUG=1` adds stack traces.
+ * anything failed, 2 for usage errors. `GRADUAL_DEBUG=1` adds stack traces. This entry point runs
+ * with the permissions it was given; `cli/confined.ts` (what `deno task cli` runs) runs the
+ * same commands confined to the files of each run.
  *
  * @module
  */

@@ -7,7 +7,7 @@
  * @module
  */
 import { checkLayer } from "./graph.ts";
-import { type Registry, registry as defaultRegistry } from "./registry.ts";
+import { PluginError, type Registry, registry as defaultRegistry } from "./registry.ts";
 import { type CompileOptions, createSession, frontEndOf, type OnnxModel } from "./frontends/mod.ts";
 import { ModelSession, type Session } from "./session.ts";
 import { resolveTargets, type TargetSpec } from "./targets.ts";
@@ -150,8 +150,66 @@ export function postprocess(
 }
 
 /**
+ * Checks a batch at the API boundary, before any tensor is made: a 4-D tensor
+ * `[N, H, W, C]` with N >= 1, the model's input size (where the model fixes it) and only
+ * finite values. Throws a `RangeError` naming the problem otherwise.
+ */
+export function validateInput(session: Session, input: Tensor4D): void {
+  if (!(input instanceof tf.Tensor)) {
+    throw new TypeError("explain: the input must be a tf.Tensor4D [N, H, W, C]");
+  }
+  if (input.rank !== 4) {
+    throw new RangeError(
+      `explain: the input must be [N, H, W, C], got [${input.shape.join(", ")}]`,
+    );
+  }
+  if (input.shape[0] < 1) {
+    throw new RangeError(`explain: the batch is empty (input [${input.shape.join(", ")}])`);
+  }
+  const want = session.inputSize;
+  const got = input.shape.slice(1);
+  if (want.some((v, i) => v > 0 && v !== got[i])) {
+    throw new RangeError(
+      `explain: the model takes [N, ${want.join(", ")}] inputs, got [${input.shape.join(", ")}]`,
+    );
+  }
+  const bad = tf.tidy(() => tf.logicalNot(tf.isFinite(input)).sum());
+  const count = (bad.dataSync() as Int32Array)[0];
+  bad.dispose();
+  if (count > 0) {
+    throw new RangeError(`explain: the input holds ${count} NaN or infinite values`);
+  }
+}
+
+/**
+ * Checks a plugin's maps against the contract: a `SaliencyMaps` whose `maps` is a 3-D
+ * tensor `[N, h, w]` with N the batch size. Throws a {@linkcode PluginError} naming the
+ * plugin otherwise.
+ */
+export function checkPluginMaps(
+  made: unknown,
+  n: number,
+  who: string,
+): asserts made is SaliencyMaps {
+  const maps = (made as SaliencyMaps | undefined)?.maps;
+  if (!(maps instanceof tf.Tensor)) {
+    throw new PluginError(`${who} returned no maps tensor (the contract is { maps: [N, h, w] })`);
+  }
+  if (maps.rank !== 3 || maps.shape[0] !== n || maps.shape[1] < 1 || maps.shape[2] < 1) {
+    throw new PluginError(
+      `${who} returned maps of shape [${maps.shape.join(", ")}]; ` +
+        `the contract is [N, h, w] with N = ${n} (the batch size)`,
+    );
+  }
+}
+
+/**
  * Explains a batch with several methods at once (all from ONE forward pass). Returns, per
- * request, the explanations for every image and target round.
+ * request, the explanations for every image and target round. The input is checked first
+ * ({@linkcode validateInput}), each plugin's maps after it ran ({@linkcode checkPluginMaps}:
+ * a {@linkcode PluginError} naming the plugin). A map may hold NaN where a method broke down
+ * (e.g. on a flat image); callers check `Number.isFinite` (the CLI fails that image and
+ * method).
  */
 export async function explainMany(
   model: ModelLike,
@@ -160,6 +218,7 @@ export async function explainMany(
   opts: Omit<ExplainOptions, keyof ExplainRequest> = {},
 ): Promise<Explanation[][]> {
   const session = sessionFor(model, input);
+  validateInput(session, input);
   const graph = session.graph;
   const reg = opts.registry ?? defaultRegistry;
   const plans = requests.map((r) => {
@@ -198,12 +257,23 @@ export async function explainMany(
           layer: p.layer,
           options: p.mo,
         });
+        const batchN = input.shape[0];
+        try {
+          checkPluginMaps(made, batchN, `method '${p.method.name}'`);
+        } catch (e) {
+          const maps = (made as SaliencyMaps | undefined)?.maps;
+          if (maps instanceof tf.Tensor) maps.dispose();
+          throw e;
+        }
         let final: SaliencyMaps = made;
         const owned: Tensor[] = [made.maps];
         try {
           if (p.extrapolator) {
             final = p.extrapolator.refine(made, { session, pass, options: p.eo });
-            owned.push(final.maps);
+            if ((final as SaliencyMaps | undefined)?.maps instanceof tf.Tensor) {
+              owned.push(final.maps);
+            }
+            checkPluginMaps(final, batchN, `extrapolator '${p.extrapolator.name}'`);
           }
           const out = postprocess(
             final,

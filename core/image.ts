@@ -80,8 +80,26 @@ export class ImageError extends Error {
  */
 export type AlphaMode = "drop" | "white";
 
+/**
+ * Default largest image, in pixels, that the decoders accept (100 megapixels: 400 MB as
+ * 8-bit RGBA). The size is read from the header (PNG IHDR, JPEG SOF) before anything is
+ * allocated, so a small file claiming a huge size (a decompression bomb) fails at once.
+ */
+export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/** Limits and scaling of the 8-bit decoder ({@linkcode decodeImageRgba8}). */
+export interface DecodeLimits {
+  /** Largest accepted width x height (default {@linkcode DEFAULT_MAX_PIXELS}). */
+  maxPixels?: number;
+  /**
+   * Decode a JPEG at the smallest of 1/1, 1/2, 1/4, 1/8 scale (DCT scaling: cheaper in time
+   * and memory) whose result is still at least this size; PNGs are always decoded at full size.
+   */
+  atLeast?: { width: number; height: number };
+}
+
 /** Options of {@linkcode decodeImage}. */
-export interface DecodeOptions {
+export interface DecodeOptions extends DecodeLimits {
   /** Alpha handling; default `"drop"`. */
   alpha?: AlphaMode;
 }
@@ -114,6 +132,25 @@ function fail(name: string | undefined, message: string): never {
 // Largest pixel count we try to allocate for: 4 bytes/pixel must stay below 2^32 bytes.
 const MAX_PIXELS = 0x3fffffff;
 
+/** Throws when a `width` x `height` image is over the limit (checked before decoding). */
+function checkPixels(
+  width: number,
+  height: number,
+  limit: number | undefined,
+  name: string | undefined,
+): void {
+  const max = Math.min(limit ?? DEFAULT_MAX_PIXELS, MAX_PIXELS);
+  if (width * height > max) {
+    const mp = (v: number): string =>
+      v >= 1e6 ? `${+(v / 1e6).toFixed(1)} megapixels` : `${v} pixels`;
+    fail(
+      name,
+      `image is ${width}x${height} (${mp(width * height)}), over the limit of ${mp(max)}` +
+        (max < MAX_PIXELS ? " (raise it with --max-pixels / the maxPixels option)" : ""),
+    );
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding: public entry points
 // ---------------------------------------------------------------------------------------------
@@ -124,8 +161,10 @@ const MAX_PIXELS = 0x3fffffff;
  * PNG: every standard variant (grayscale 1/2/4/8/16-bit, RGB 8/16, palette 1/2/4/8 with tRNS,
  * gray+alpha, RGBA, Adam7 interlaced) is decoded by the built-in decoder; 16-bit samples keep
  * their full precision (`v / 65535`). JPEG is decoded by imagescript's WebAssembly decoder
- * (baseline/progressive, gray/RGB/CMYK), or by `createImageBitmap` + `OffscreenCanvas` where
- * those exist (browsers). EXIF orientation is not applied.
+ * (baseline/progressive, gray/RGB/CMYK/YCCK with the colours browsers show), or by
+ * `createImageBitmap` + `OffscreenCanvas` where those exist (browsers); EXIF orientation is
+ * applied, and a JPEG whose data ends early is refused. Images over `opts.maxPixels`
+ * ({@linkcode DEFAULT_MAX_PIXELS}) are refused from their header.
  *
  * Alpha is dropped by default (see {@linkcode AlphaMode}). This holds a full-size float copy
  * (12 bytes/pixel); for big photos use {@linkcode prepareInput} / {@linkcode decodeImageRgba8}.
@@ -140,7 +179,7 @@ const MAX_PIXELS = 0x3fffffff;
  *
  * @param bytes encoded PNG or JPEG file contents
  * @param name optional file name, used only to prefix error messages
- * @param opts alpha handling
+ * @param opts alpha handling, pixel limit, JPEG scaling
  * @returns the decoded image
  * @throws {ImageError} for unknown, truncated or corrupt data
  */
@@ -153,12 +192,13 @@ export async function decodeImage(
   const format = detectImageFormat(bytes);
   if (format === "png") {
     const png = parsePng(bytes, name);
+    checkPixels(png.width, png.height, opts.maxPixels, name);
     const data = allocate(png.width * png.height * 3, Float32Array, name, png);
     await decodePngPixels(png, { kind: "rgbf", out: data, white }, name);
     return { width: png.width, height: png.height, data };
   }
   if (format === "jpeg") {
-    const rgba = await decodeJpeg(bytes, name);
+    const rgba = await decodeJpeg(bytes, name, opts);
     return rgba8ToRgb(rgba, opts.alpha);
   }
   return fail(name, "not a PNG or JPEG image");
@@ -178,20 +218,30 @@ export async function decodeImage(
  * console.log(img.data); // Uint8ClampedArray [0, 0, 0, 255, 255, 255, 255, 128]
  * ```
  *
+ * JPEGs get the colours browsers show (CMYK and YCCK too) and their EXIF orientation; a JPEG
+ * whose data ends early is refused rather than padded. `limits.maxPixels` bounds the size
+ * (read from the header first) and `limits.atLeast` lets a big JPEG decode at reduced scale.
+ *
  * @param bytes encoded PNG or JPEG file contents
  * @param name optional file name, used only to prefix error messages
+ * @param limits pixel limit and JPEG scaling
  * @returns the decoded image
- * @throws {ImageError} for unknown, truncated or corrupt data
+ * @throws {ImageError} for unknown, truncated, corrupt or too large data
  */
-export async function decodeImageRgba8(bytes: Uint8Array, name?: string): Promise<Rgba8Image> {
+export async function decodeImageRgba8(
+  bytes: Uint8Array,
+  name?: string,
+  limits: DecodeLimits = {},
+): Promise<Rgba8Image> {
   const format = detectImageFormat(bytes);
   if (format === "png") {
     const png = parsePng(bytes, name);
+    checkPixels(png.width, png.height, limits.maxPixels, name);
     const data = allocate(png.width * png.height * 4, Uint8ClampedArray, name, png);
     await decodePngPixels(png, { kind: "rgba8", out: data }, name);
     return { width: png.width, height: png.height, data };
   }
-  if (format === "jpeg") return await decodeJpeg(bytes, name);
+  if (format === "jpeg") return await decodeJpeg(bytes, name, limits);
   return fail(name, "not a PNG or JPEG image");
 }
 
@@ -627,13 +677,263 @@ interface JpegFramebuffer {
 }
 
 interface JpegLib {
-  init(): Promise<{ decode(data: Uint8Array): JpegFramebuffer }>;
+  init(): Promise<{ decode(data: Uint8Array, width?: number, height?: number): JpegFramebuffer }>;
 }
 
 let jpegLib: Promise<JpegLib> | null = null;
 
-async function decodeJpeg(bytes: Uint8Array, name: string | undefined): Promise<Rgba8Image> {
-  let decoder: { decode(data: Uint8Array): JpegFramebuffer } | null = null;
+/** What the markers of a JPEG say (read before decoding). */
+export interface JpegHeader {
+  /** Width from the frame header. */
+  width: number;
+  /** Height from the frame header. */
+  height: number;
+  /** Number of colour components (1 gray, 3 YCbCr/RGB, 4 CMYK/YCCK). */
+  components: number;
+  /** Adobe APP14 colour transform (0 none, 1 YCbCr, 2 YCCK), or null without that segment. */
+  adobeTransform: number | null;
+  /** EXIF orientation 1..8 (1 when absent). */
+  orientation: number;
+}
+
+function u16be(b: Uint8Array, i: number): number {
+  return (b[i] << 8) | b[i + 1];
+}
+
+/** The EXIF orientation (1..8) in an APP1 segment body, or 1 (malformed EXIF is ignored). */
+function exifOrientationOf(body: Uint8Array): number {
+  if (body.length < 14 || String.fromCharCode(...body.subarray(0, 4)) !== "Exif") return 1;
+  const t = body.subarray(6);
+  const le = t[0] === 0x49 && t[1] === 0x49;
+  if (!le && !(t[0] === 0x4d && t[1] === 0x4d)) return 1;
+  const view = new DataView(t.buffer, t.byteOffset, t.byteLength);
+  const ifd = view.getUint32(4, le);
+  if (ifd + 2 > t.length) return 1;
+  const count = view.getUint16(ifd, le);
+  for (let k = 0; k < count; k++) {
+    const e = ifd + 2 + 12 * k;
+    if (e + 12 > t.length) return 1;
+    if (view.getUint16(e, le) === 0x0112 && view.getUint16(e + 2, le) === 3) {
+      const o = view.getUint16(e + 8, le);
+      return o >= 1 && o <= 8 ? o : 1;
+    }
+  }
+  return 1;
+}
+
+/**
+ * Reads a JPEG's markers without decoding: size, components, Adobe transform and EXIF
+ * orientation. Also checks that the data is complete: every scan ends in a marker, the file
+ * has its end-of-image marker, and each scan holds at least the bits its blocks need (two per
+ * block for sequential Huffman, one per block for a progressive first DC scan), so a file cut
+ * short, or claiming a size its data cannot hold, is refused instead of decoded with padding.
+ *
+ * @param bytes the JPEG file contents
+ * @param name optional file name for error messages
+ * @param maxPixels refuse a frame over this many pixels, before reading on (default: no limit)
+ * @returns the header facts
+ * @throws {ImageError} for truncated or corrupt data, or a size over `maxPixels`
+ */
+export function readJpegHeader(bytes: Uint8Array, name?: string, maxPixels = Infinity): JpegHeader {
+  const early = (why: string): never => fail(name, `truncated JPEG: ${why}`);
+  const corrupt = (why: string): never => fail(name, `corrupt JPEG: ${why}`);
+  let frame: {
+    width: number;
+    height: number;
+    comps: { id: number; h: number; v: number }[];
+    progressive: boolean;
+    huffman: boolean;
+  } | null = null;
+  let adobeTransform: number | null = null;
+  let orientation = 1;
+  let pos = 2;
+  for (;;) {
+    // stray bytes before a marker are skipped, as libjpeg and browsers do
+    while (pos < bytes.length && bytes[pos] !== 0xff) pos++;
+    if (pos >= bytes.length) early("the data ends before the end-of-image marker");
+    while (pos < bytes.length && bytes[pos] === 0xff) pos++;
+    if (pos >= bytes.length) early("the data ends inside a marker");
+    const m = bytes[pos++];
+    if (m === 0xd9) break; // EOI
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) continue; // TEM, RSTn: no length
+    if (pos + 2 > bytes.length) early("the data ends inside a segment");
+    const len = u16be(bytes, pos);
+    if (len < 2) corrupt(`bad segment length ${len}`);
+    const end = pos + len;
+    if (end > bytes.length) early("the data ends inside a segment");
+    const body = bytes.subarray(pos + 2, end);
+    pos = end;
+    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+    if (isSof) {
+      if (body.length < 6) corrupt("short frame header");
+      const nc = body[5];
+      if (body.length < 6 + 3 * nc || nc === 0) corrupt("short frame header");
+      const comps = Array.from({ length: nc }, (_, k) => ({
+        id: body[6 + 3 * k],
+        h: body[7 + 3 * k] >> 4 || 1,
+        v: body[7 + 3 * k] & 15 || 1,
+      }));
+      frame = {
+        width: u16be(body, 3),
+        height: u16be(body, 1),
+        comps,
+        progressive: m === 0xc2 || m === 0xc6 || m === 0xca || m === 0xce,
+        huffman: m < 0xc8,
+      };
+      if (frame.width === 0 || frame.height === 0) {
+        fail(name, `unsupported JPEG: size ${frame.width}x${frame.height} in the frame header`);
+      }
+      if (maxPixels !== Infinity) checkPixels(frame.width, frame.height, maxPixels, name);
+    } else if (
+      m === 0xee && body.length >= 12 && String.fromCharCode(...body.subarray(0, 5)) === "Adobe"
+    ) {
+      adobeTransform = body[11];
+    } else if (m === 0xe1 && orientation === 1) {
+      orientation = exifOrientationOf(body);
+    } else if (m === 0xda) {
+      if (frame === null) corrupt("scan before the frame header");
+      const ns = body[0];
+      const ids = Array.from({ length: ns }, (_, k) => body[1 + 2 * k]);
+      const ss = body[1 + 2 * ns], ah = body[3 + 2 * ns] >> 4;
+      // entropy-coded data up to the next marker (stuffed 0xFF00 is one byte; RSTn skipped)
+      let bytesIn = 0;
+      let i = pos;
+      for (;;) {
+        if (i >= bytes.length) early("the image data ends early (no marker after the scan)");
+        if (bytes[i] !== 0xff) {
+          i++;
+          bytesIn++;
+          continue;
+        }
+        const next = bytes[i + 1];
+        if (next === undefined) early("the image data ends early");
+        if (next === 0x00) {
+          i += 2;
+          bytesIn++;
+        } else if (next >= 0xd0 && next <= 0xd7) i += 2;
+        else if (next === 0xff) i++;
+        else break;
+      }
+      pos = i;
+      const f = frame!;
+      const hMax = Math.max(...f.comps.map((c) => c.h));
+      const vMax = Math.max(...f.comps.map((c) => c.v));
+      const scanComps = f.comps.filter((c) => ids.includes(c.id));
+      let blocks = 0;
+      if (scanComps.length === 1) {
+        const c = scanComps[0];
+        blocks = Math.ceil(Math.ceil((f.width * c.h) / hMax) / 8) *
+          Math.ceil(Math.ceil((f.height * c.v) / vMax) / 8);
+      } else {
+        const mcus = Math.ceil(f.width / (8 * hMax)) * Math.ceil(f.height / (8 * vMax));
+        blocks = mcus * scanComps.reduce((a, c) => a + c.h * c.v, 0);
+      }
+      const bitsPerBlock = !f.huffman ? 0 : !f.progressive ? 2 : ss === 0 && ah === 0 ? 1 : 0;
+      if (bytesIn * 8 < blocks * bitsPerBlock) {
+        early(
+          `the image data ends early (${bytesIn} bytes of scan data for a ` +
+            `${f.width}x${f.height} image need at least ${Math.ceil((blocks * bitsPerBlock) / 8)})`,
+        );
+      }
+    }
+  }
+  if (frame === null) corrupt("no frame header");
+  const f = frame!;
+  return {
+    width: f.width,
+    height: f.height,
+    components: f.comps.length,
+    adobeTransform,
+    orientation,
+  };
+}
+
+/**
+ * Turns the 8-bit image to EXIF `orientation` (1..8: 1 as stored, 6 = rotate 90 degrees
+ * clockwise, 8 = counter-clockwise, 3 = 180, 2/4 = mirrored, 5/7 = transposed), as
+ * browsers and image viewers show it.
+ */
+export function applyOrientation(img: Rgba8Image, orientation: number): Rgba8Image {
+  if (orientation <= 1 || orientation > 8) return img;
+  const { width: w, height: h, data } = img;
+  const swap = orientation >= 5;
+  const ow = swap ? h : w, oh = swap ? w : h;
+  const aligned = data.byteOffset % 4 === 0 ? data : data.slice();
+  const src = new Uint32Array(aligned.buffer, aligned.byteOffset, w * h);
+  const outData = new Uint8ClampedArray(ow * oh * 4);
+  const out = new Uint32Array(outData.buffer);
+  for (let y = 0; y < oh; y++) {
+    for (let x = 0; x < ow; x++) {
+      let sx: number, sy: number;
+      switch (orientation) {
+        case 2:
+          sx = w - 1 - x, sy = y;
+          break;
+        case 3:
+          sx = w - 1 - x, sy = h - 1 - y;
+          break;
+        case 4:
+          sx = x, sy = h - 1 - y;
+          break;
+        case 5:
+          sx = y, sy = x;
+          break;
+        case 6:
+          sx = y, sy = h - 1 - x;
+          break;
+        case 7:
+          sx = w - 1 - y, sy = h - 1 - x;
+          break;
+        default: // 8
+          sx = w - 1 - y, sy = x;
+      }
+      out[y * ow + x] = src[sy * w + sx];
+    }
+  }
+  return { width: ow, height: oh, data: outData };
+}
+
+/** The 1/1, 1/2, 1/4 or 1/8 scale size of a `w` x `h` JPEG that is still at least `min`. */
+function jpegScaledSize(
+  w: number,
+  h: number,
+  min: { width: number; height: number } | undefined,
+): [number, number] {
+  if (min === undefined) return [w, h];
+  let f = 1;
+  while (f < 8 && Math.ceil(w / (2 * f)) >= min.width && Math.ceil(h / (2 * f)) >= min.height) {
+    f *= 2;
+  }
+  return [Math.ceil(w / f), Math.ceil(h / f)];
+}
+
+/** An APP14 "Adobe" segment saying transform 0 (no colour transform), inserted after SOI. */
+const ADOBE_NONE = new Uint8Array([
+  0xff,
+  0xee,
+  0,
+  14,
+  0x41,
+  0x64,
+  0x6f,
+  0x62,
+  0x65,
+  0,
+  100,
+  0,
+  0,
+  0,
+  0,
+  0,
+]);
+
+async function decodeJpeg(
+  bytes: Uint8Array,
+  name: string | undefined,
+  limits: DecodeLimits = {},
+): Promise<Rgba8Image> {
+  const header = readJpegHeader(bytes, name, limits.maxPixels ?? DEFAULT_MAX_PIXELS);
+  let decoder: { decode(data: Uint8Array, w?: number, h?: number): JpegFramebuffer } | null = null;
   try {
     if (jpegLib === null) {
       jpegLib = import("imagescript/wasm/node/jpeg.js").then((m) =>
@@ -647,13 +947,28 @@ async function decodeJpeg(bytes: Uint8Array, name: string | undefined): Promise<
   if (decoder === null) {
     const g = globalThis as unknown as Record<string, unknown>;
     if (typeof g.OffscreenCanvas === "function" && typeof g.createImageBitmap === "function") {
-      return await decodeWithCanvas(bytes, name);
+      return await decodeWithCanvas(bytes, name); // the browser applies the orientation
     }
     return fail(name, "no JPEG decoder available in this environment");
   }
+  // 4 components without an Adobe segment: plain (not inverted) CMYK. The decoder reads only
+  // Adobe files, so it gets one saying "no transform" and the inversion is undone below.
+  const plainCmyk = header.components === 4 && header.adobeTransform === null;
+  const input = plainCmyk
+    ? new Uint8Array([0xff, 0xd8, ...ADOBE_NONE, ...bytes.subarray(2)])
+    : bytes;
+  const swap = header.orientation >= 5;
+  const want = limits.atLeast === undefined
+    ? undefined
+    : swap
+    ? { width: limits.atLeast.height, height: limits.atLeast.width }
+    : limits.atLeast;
+  const [sw, sh] = jpegScaledSize(header.width, header.height, want);
   let fb: JpegFramebuffer;
   try {
-    fb = decoder.decode(bytes);
+    fb = sw === header.width && sh === header.height
+      ? decoder.decode(input)
+      : decoder.decode(input, sw, sh);
   } catch {
     return fail(name, "truncated or corrupt JPEG");
   }
@@ -675,16 +990,20 @@ async function decodeJpeg(bytes: Uint8Array, name: string | undefined): Promise<
       out[o + 2] = buffer[s + 2];
       out[o + 3] = 255;
     }
-  } else { // CMYK as stored by Adobe (inverted): R = C * K / 255
+  } else {
+    // The decoder returns ink amounts D = 255 - S of the Adobe-stored (inverted) values S
+    // (for YCCK after its YCC-to-RGB step). Browsers show R = S_c * S_k / 255. A plain CMYK
+    // file stores the ink itself, so there D is already what an Adobe file would store.
     for (let i = 0, s = 0; i < n; i++, s += 4) {
-      const k = buffer[s + 3];
-      out[s] = (buffer[s] * k) / 255;
-      out[s + 1] = (buffer[s + 1] * k) / 255;
-      out[s + 2] = (buffer[s + 2] * k) / 255;
+      const inv = (v: number): number => (plainCmyk ? v : 255 - v);
+      const k = inv(buffer[s + 3]);
+      out[s] = (inv(buffer[s]) * k) / 255;
+      out[s + 1] = (inv(buffer[s + 1]) * k) / 255;
+      out[s + 2] = (inv(buffer[s + 2]) * k) / 255;
       out[s + 3] = 255;
     }
   }
-  return { width, height, data: out };
+  return applyOrientation({ width, height, data: out }, header.orientation);
 }
 
 const JPEG_CHANNELS: Record<number, number> = { 0: 1, 1: 3, 2: 4 };

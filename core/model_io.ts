@@ -20,7 +20,58 @@ export class ModelLoadError extends Error {
   }
 }
 
-async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
+/** Largest `model.json` or labels file read (they are JSON or text; bigger is not one). */
+const MAX_TEXT_BYTES = 256 * 1024 * 1024;
+
+/** Options of the model loaders. */
+export interface ModelLoadOptions {
+  /**
+   * Allow weights shards outside the `model.json`'s folder (absolute paths, `../`); by
+   * default such a manifest is refused, so a model file cannot make the loader read
+   * arbitrary files.
+   */
+  allowOutsideFolder?: boolean;
+}
+
+type DenoFs = {
+  stat(path: string | URL): Promise<{ isFile: boolean; size: number }>;
+  readFile(path: string | URL): Promise<Uint8Array>;
+};
+
+function denoFs(): DenoFs | undefined {
+  return (globalThis as unknown as { Deno?: DenoFs }).Deno;
+}
+
+/**
+ * Reads a `file:` URL (Deno) only when it names a regular file (not a device such as
+ * `/dev/zero`, a FIFO or a folder) of at most `maxBytes` bytes, checked before reading.
+ * Other URLs are fetched, and the body is cut off past `maxBytes`.
+ */
+async function fetchBytes(
+  url: string,
+  what: string,
+  maxBytes = MAX_TEXT_BYTES,
+): Promise<Uint8Array> {
+  const fs = denoFs();
+  if (url.startsWith("file:") && fs !== undefined) {
+    let info: { isFile: boolean; size: number };
+    try {
+      info = await fs.stat(new URL(url));
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+      throw new ModelLoadError(`${what}: cannot read (${msg.replace(/^.*?: /, "")})`);
+    }
+    if (!info.isFile) throw new ModelLoadError(`${what}: not a regular file`);
+    if (info.size > maxBytes) {
+      throw new ModelLoadError(`${what}: ${info.size} bytes, more than the ${maxBytes} expected`);
+    }
+    try {
+      return await fs.readFile(new URL(url));
+    } catch (e) {
+      const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+      throw new ModelLoadError(`${what}: cannot read (${msg.replace(/^.*?: /, "")})`);
+    }
+  }
   let res: Response;
   try {
     res = await fetch(url);
@@ -32,7 +83,42 @@ async function fetchBytes(url: string, what: string): Promise<Uint8Array> {
     await res.body?.cancel();
     throw new ModelLoadError(`${what}: cannot read (HTTP ${res.status})`);
   }
-  return new Uint8Array(await res.arrayBuffer());
+  const tooBig = (): never => {
+    throw new ModelLoadError(`${what}: more than the ${maxBytes} bytes expected`);
+  };
+  if (Number(res.headers.get("content-length") ?? 0) > maxBytes) {
+    await res.body?.cancel();
+    tooBig();
+  }
+  if (!res.body) return new Uint8Array(0);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      tooBig();
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Bytes a weight entry takes in the shards (quantized entries by their stored dtype). */
+function entryBytes(s: tf.io.WeightsManifestEntry): number {
+  const size = s.shape.reduce((x, y) => x * y, 1);
+  const q = s.quantization?.dtype;
+  if (q !== undefined) return size * (q === "uint8" ? 1 : 2);
+  return size * (s.dtype === "int32" || s.dtype === "float32" ? 4 : 1);
 }
 
 function displayName(pathOrUrl: string | URL): string {
@@ -41,7 +127,10 @@ function displayName(pathOrUrl: string | URL): string {
 }
 
 /** The parsed `model.json` plus its weights, ready for tfjs. */
-async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifacts> {
+async function readArtifacts(
+  pathOrUrl: string | URL,
+  opts: ModelLoadOptions = {},
+): Promise<tf.io.ModelArtifacts> {
   const url = toModuleUrl(pathOrUrl);
   const name = displayName(pathOrUrl);
   const bytes = await fetchBytes(url, name);
@@ -55,14 +144,26 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
     throw new ModelLoadError(`${name}: not a tfjs model.json (no modelTopology)`);
   }
   const manifest = (json.weightsManifest ?? []) as tf.io.WeightsManifestConfig;
+  if (!Array.isArray(manifest)) throw new ModelLoadError(`${name}: weightsManifest is not a list`);
   const specs: tf.io.WeightsManifestEntry[] = [];
+  for (const group of manifest) specs.push(...(group.weights ?? []));
+  const expected = specs.reduce((a, s) => a + entryBytes(s), 0);
+  const folder = new URL(".", url).href;
   const buffers: Uint8Array[] = [];
+  let left = expected;
   for (const group of manifest) {
-    for (const p of group.paths) {
+    for (const p of group.paths ?? []) {
+      const what = `${name}: weights shard '${p}'`;
       const shardUrl = new URL(p, url).href;
-      buffers.push(await fetchBytes(shardUrl, `${name}: weights shard '${p}'`));
+      if (!opts.allowOutsideFolder && (!shardUrl.startsWith(folder) || /^[a-z]+:|^\//i.test(p))) {
+        throw new ModelLoadError(
+          `${what}: outside the model's folder (absolute paths and ../ are refused unless allowed)`,
+        );
+      }
+      const b = await fetchBytes(shardUrl, what, left);
+      left -= b.length;
+      buffers.push(b);
     }
-    specs.push(...group.weights);
   }
   const total = buffers.reduce((a, b) => a + b.length, 0);
   const data = new Uint8Array(total);
@@ -71,12 +172,7 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
     data.set(b, off);
     off += b.length;
   }
-  const expected = specs.reduce((a, s) => {
-    const size = s.shape.reduce((x, y) => x * y, 1);
-    const bytesPer = s.dtype === "int32" || s.dtype === "float32" ? 4 : 1;
-    return a + size * bytesPer;
-  }, 0);
-  if (!specs.some((s) => s.quantization) && expected !== total) {
+  if (expected !== total) {
     throw new ModelLoadError(
       `${name}: weights shards hold ${total} bytes, the manifest needs ${expected}`,
     );
@@ -90,7 +186,9 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
 }
 
 /**
- * Loads a tfjs LayersModel from a `model.json` path or URL (shards next to it).
+ * Loads a tfjs LayersModel from a `model.json` path or URL (shards next to it: only regular
+ * files inside the model's folder, no bigger than the manifest says, unless
+ * `opts.allowOutsideFolder`).
  *
  * @example
  * ```ts
@@ -98,8 +196,11 @@ async function readArtifacts(pathOrUrl: string | URL): Promise<tf.io.ModelArtifa
  * // const model = await loadLayersModel("models/shapes-vgg/model.json");
  * ```
  */
-export async function loadLayersModel(pathOrUrl: string | URL): Promise<LayersModel> {
-  const art = await readArtifacts(pathOrUrl);
+export async function loadLayersModel(
+  pathOrUrl: string | URL,
+  opts: ModelLoadOptions = {},
+): Promise<LayersModel> {
+  const art = await readArtifacts(pathOrUrl, opts);
   // Keras parameters tfjs-layers would silently drop (a model that runs differently).
   const ignored = ignoredKerasParameters(art.modelTopology);
   if (ignored.length) throw new ModelLoadError(`${displayName(pathOrUrl)}: ${ignored[0]}`);
@@ -111,9 +212,15 @@ export async function loadLayersModel(pathOrUrl: string | URL): Promise<LayersMo
   }
 }
 
-/** Loads a tfjs GraphModel (converted SavedModel) from a `model.json` path or URL. */
-export async function loadGraphModel(pathOrUrl: string | URL): Promise<GraphModel> {
-  const art = await readArtifacts(pathOrUrl);
+/**
+ * Loads a tfjs GraphModel (converted SavedModel) from a `model.json` path or URL (shards
+ * as for {@linkcode loadLayersModel}).
+ */
+export async function loadGraphModel(
+  pathOrUrl: string | URL,
+  opts: ModelLoadOptions = {},
+): Promise<GraphModel> {
+  const art = await readArtifacts(pathOrUrl, opts);
   try {
     return await tf.loadGraphModel(tf.io.fromMemory(art));
   } catch (e) {

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { relative, resolve } from "node:path";
 import { joinPath, parseCoco } from "./coco.ts";
 import { DatasetError } from "./errors.ts";
 import { manifestDataset, parseManifestCsv, parseManifestJson } from "./manifest.ts";
@@ -25,6 +26,38 @@ export interface LoadDatasetOptions {
   imageDir?: string;
   /** VOC: the image set, e.g. `test` (default `test` when listed, else all annotations). */
   split?: string;
+  /**
+   * Allow image and mask paths outside the dataset's folder (absolute paths, `../`). By
+   * default such an image is left out (listed in `skipped`), so an annotation file cannot
+   * make the evaluation read arbitrary files.
+   */
+  allowOutside?: boolean;
+}
+
+/** Whether `path` lies inside folder `dir` (lexically, after resolving both). */
+export function isInsideFolder(path: string, dir: string): boolean {
+  const rel = relative(resolve(dir), resolve(path));
+  return rel !== "" && rel !== ".." && !rel.startsWith("../") && !rel.startsWith("/");
+}
+
+/** Leaves out (into `skipped`) the images whose image or mask file lies outside `root`. */
+function keepInside(ds: Dataset, root: string, allow: boolean | undefined): Dataset {
+  if (allow) return ds;
+  const skipped = [...(ds.skipped ?? [])];
+  const images = ds.images.filter((img) => {
+    const files = [img.file];
+    for (const o of img.objects) if (o.region.kind === "png") files.push(o.region.file);
+    const out = files.find((f) => !isInsideFolder(f, root));
+    if (out === undefined) return true;
+    const source = img.objects[0]?.source ?? ds.annotationFile;
+    skipped.push({
+      file: source,
+      problem: `image '${img.key}': the path ${out} leads outside the dataset folder ${root} ` +
+        `(absolute paths and ../ are refused unless allowed); image skipped`,
+    });
+    return false;
+  });
+  return { ...ds, images, skipped };
 }
 
 function statOf(path: string): Deno.FileInfo | undefined {
@@ -123,17 +156,24 @@ function detect(path: string): { format: DatasetFormat; json?: unknown } {
  * ```
  *
  * @param path COCO instances JSON, manifest (.json list / .csv) or VOC folder
- * @param opts image folder (COCO) and image set (VOC)
- * @returns the dataset
+ * @param opts image folder (COCO), image set (VOC), whether paths may leave the folder
+ * @returns the dataset (images left out, with why, in `skipped`)
  * @throws {DatasetError} for missing or malformed annotation files
  */
 export function loadDataset(path: string, opts: LoadDatasetOptions = {}): Dataset {
   const { format, json } = detect(path);
-  if (format === "voc") return loadVoc(path, opts.split);
-  if (json === undefined) return manifestDataset(parseManifestCsv(readText(path), path), path);
-  if (format === "manifest") return manifestDataset(parseManifestJson(json, path), path);
+  const allow = opts.allowOutside;
+  if (format === "voc") return keepInside(loadVoc(path, opts.split), path, allow);
+  const here = joinPath(path, "..");
+  if (json === undefined) {
+    return keepInside(manifestDataset(parseManifestCsv(readText(path), path), path), here, allow);
+  }
+  if (format === "manifest") {
+    return keepInside(manifestDataset(parseManifestJson(json, path), path), here, allow);
+  }
   if (opts.imageDir !== undefined && !statOf(opts.imageDir)?.isDirectory) {
     throw new DatasetError(opts.imageDir, "no such image folder");
   }
-  return parseCoco(json, path, opts.imageDir ?? cocoImageDir(path));
+  const imageDir = opts.imageDir ?? cocoImageDir(path);
+  return keepInside(parseCoco(json, path, imageDir), imageDir, allow);
 }

@@ -71,10 +71,23 @@ export interface ImageSamples {
   notDifficult: EvalPair[];
 }
 
+/** Largest image or mask file read (the pixel limit bounds what is decoded from it). */
+const MAX_FILE_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * Reads a dataset file: only a regular file (not a device such as `/dev/urandom`, a FIFO or
+ * a folder) of at most 1 GiB, both checked before reading.
+ */
 async function readFile(file: string): Promise<Uint8Array> {
   try {
+    const info = await Deno.stat(file);
+    if (!info.isFile) throw new DatasetError(file, "not a regular file");
+    if (info.size > MAX_FILE_BYTES) {
+      throw new DatasetError(file, `${info.size} bytes, more than an image file may have (1 GiB)`);
+    }
     return await Deno.readFile(file);
   } catch (e) {
+    if (e instanceof DatasetError) throw e;
     throw new DatasetError(
       file,
       e instanceof Deno.errors.NotFound ? "no such file" : `cannot read (${(e as Error).name})`,

@@ -73,4 +73,9 @@ export interface Dataset {
   categories: string[];
   /** The images, in the dataset's order. */
   images: DatasetImage[];
+  /**
+   * Images left out, each with the file concerned and why (a malformed VOC annotation, a
+   * path leading outside the dataset's folder); the rest of the dataset is still usable.
+   */
+  skipped?: { file: string; problem: string }[];
 }

@@ -192,13 +192,15 @@ export function vocImageIds(root: string, split?: string): { ids: string[]; list
  *
  * @param root the VOC folder (holding `Annotations/` and `JPEGImages/`)
  * @param split image-set name (see {@linkcode vocImageIds})
- * @returns the dataset; categories: the 20 VOC classes, then any others by first appearance
- * @throws {DatasetError} for a missing or malformed annotation file
+ * @returns the dataset; categories: the 20 VOC classes, then any others by first appearance;
+ *   images whose annotation is malformed are left out and listed in `skipped`
+ * @throws {DatasetError} for a missing annotation file
  */
 export function loadVoc(root: string, split?: string): Dataset {
   const { ids } = vocImageIds(root, split);
   const categories = [...VOC_CLASSES];
   const images: DatasetImage[] = [];
+  const skipped: { file: string; problem: string }[] = [];
   for (const id of ids) {
     const xml = joinPath(root, `Annotations/${id}.xml`);
     let text: string;
@@ -212,7 +214,15 @@ export function loadVoc(root: string, split?: string): Dataset {
           : (e as Error).message,
       );
     }
-    const a = parseVocXml(text, xml);
+    let a: ReturnType<typeof parseVocXml>;
+    try {
+      a = parseVocXml(text, xml);
+    } catch (e) {
+      // one malformed annotation leaves out its image, not the whole dataset
+      if (!(e instanceof DatasetError)) throw e;
+      skipped.push({ file: e.file, problem: `${e.problem}; image skipped` });
+      continue;
+    }
     const seg = joinPath(root, `SegmentationObject/${id}.png`);
     const objects: DatasetObject[] = a.objects.map((o, i) => {
       if (!categories.includes(o.name)) categories.push(o.name);
@@ -233,5 +243,5 @@ export function loadVoc(root: string, split?: string): Dataset {
       objects,
     });
   }
-  return { format: "voc", path: root, annotationFile: root, categories, images };
+  return { format: "voc", path: root, annotationFile: root, categories, images, skipped };
 }

@@ -456,13 +456,16 @@ Deno.test("corrupt, truncated and unknown data throw ImageError with a clean mes
   const jpeg = await jpegEncode(new Uint8Array(randomSamples(16 * 16 * 4, 255, 3)), 16, 16, 90);
   for (const cut of [3, 40, jpeg.length >> 1]) {
     const err = await rejectsErr(() => decodeImage(jpeg.slice(0, cut), "p.jpg"), ImageError);
-    assertEquals(err.message, "p.jpg: truncated or corrupt JPEG", `jpeg cut ${cut}`);
+    assert(
+      /^p\.jpg: truncated( or corrupt)? JPEG/.test(err.message),
+      `jpeg cut ${cut}: ${err.message}`,
+    );
   }
   const err = await rejectsErr(
     () => decodeImageRgba8(new Uint8Array([0xff, 0xd8, 0xff, 1, 2, 3])),
     ImageError,
   );
-  assertEquals(err.message, "truncated or corrupt JPEG");
+  assert(/^(truncated|corrupt)( or corrupt)? JPEG/.test(err.message), err.message);
 });
 
 // ------------------------------------------------------------------------------------------
