@@ -178,11 +178,13 @@ export function buildRequests(
     const [method, ex] = splitSpec(spec);
     for (const e of ex !== undefined ? [ex] : extrapolators) {
       const extrapolator = e === "none" || e === "" ? undefined : e;
+      // `--opt [NAME.]layer=L` is the request's layer (methods take no `layer` option).
+      const { layer: optLayer, ...methodOptions } = optionsFor(method, opts.all);
       out.push({
         method,
         extrapolator,
-        layer,
-        methodOptions: optionsFor(method, opts.all),
+        layer: optLayer !== undefined ? String(optLayer) : layer,
+        methodOptions,
         extrapolatorOptions: optionsFor(extrapolator, {}),
       });
     }
