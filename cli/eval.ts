@@ -67,6 +67,7 @@ import {
   loadPlugins,
   openModel,
   parseOptions,
+  registered,
   startBackend,
   winogradFlag,
 } from "./_common.ts";
@@ -430,16 +431,16 @@ async function setUp(flags: FlagValues): Promise<{
   if (methods.length === 0) methods.push("grad-cam");
   const extrapolators = listFlag(flags, "extrapolate");
   if (extrapolators.length === 0) extrapolators.push("none", "gradual");
-  for (const m of methods) {
-    if (m.includes("+")) {
-      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
-    }
-  }
   const quiet = boolFlag(flags, "quiet");
   const json = boolFlag(flags, "json");
   const opts = parseOptions(flags);
 
   await loadPlugins(flags);
+  for (const m of methods) {
+    if (m.includes("+") && !registered("method", m)) {
+      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
+    }
+  }
   await startBackend(flags);
   const m = await openModel(flags, quiet);
   const requests = buildRequests(methods, extrapolators, stringFlag(flags, "layer"), opts);
