@@ -131,11 +131,19 @@ export interface DatasetEvalResult extends EvalResult {
 }
 
 /** Chooses, per sample with several candidate classes, the one the model scores highest. */
-function chooseTargets(session: Session, x: tf.Tensor4D, group: readonly PairSample[]): void {
+async function chooseTargets(
+  session: Session,
+  x: tf.Tensor4D,
+  group: readonly PairSample[],
+): Promise<void> {
   if (group.every((g) => g.pair.candidates.length === 1)) return;
   const scores = tf.tidy(() => session.predict(x));
-  const s = scores.arraySync() as number[][];
-  scores.dispose();
+  let s: number[][];
+  try {
+    s = await scores.array() as number[][];
+  } finally {
+    scores.dispose();
+  }
   group.forEach((g, i) => {
     let best = g.pair.candidates[0];
     for (const k of g.pair.candidates) if (s[i][k] > s[i][best]) best = k;
@@ -181,7 +189,7 @@ async function scoreGroup(
   const ms: number[] = [];
   const x = tf.tensor4d(data, [m, h, w, c]);
   try {
-    chooseTargets(session, x, group);
+    await chooseTargets(session, x, group);
     const targets = group.map((g) => g.sample.label);
     for (const row of rows) {
       const t0 = performance.now();
