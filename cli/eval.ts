@@ -120,7 +120,10 @@ Options:
       --plugin P       load a method/extrapolator plugin module (repeatable)
       --backend B      wasm (default), cpu or webgpu (needs a GPU adapter: on Linux a
                        Vulkan driver)
-      --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
+      --threads N      wasm threads (default: all cores, at most 8, built-in models too:
+                       the deletion/insertion batches are large enough to share out)
+      --no-share       score every deletion/insertion step image, also those known to be
+                       equal to another (same figures, slower; for benchmarks)
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
@@ -202,6 +205,7 @@ const FLAGS = {
   tolerance: { type: "string" },
   energy: { type: "string" },
   "insertion-start": { type: "string" },
+  "no-share": { type: "boolean" },
 } as const;
 
 /** Flags that only make sense with `--dataset`. */
@@ -318,6 +322,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     extrapolatorOptions: extrapolatorOptionsOf(requests),
     layers: methodLayersOf(requests),
     ...metric,
+    shareImages: !boolFlag(flags, "no-share"),
     batchSize: batch,
     steps,
     curveSamples: curveN,
@@ -436,6 +441,10 @@ async function setUp(flags: FlagValues): Promise<{
   const opts = parseOptions(flags);
 
   await loadPlugins(flags);
+  // eval's forward passes are batches of `--batch` images: worth all cores, even for the
+  // small built-in models (for which explain and compare default to one thread).
+  const cores = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+  if (stringFlag(flags, "threads") === undefined) flags = { ...flags, threads: String(cores) };
   for (const m of methods) {
     if (m.includes("+") && !registered("method", m)) {
       throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
@@ -636,6 +645,7 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
       extrapolatorOptions: extrapolatorOptionsOf(requests),
       layers: methodLayersOf(requests),
       ...metric,
+      shareImages: !boolFlag(flags, "no-share"),
       shard: shard ? [shard.index, shard.count] : undefined,
       batchSize: batch,
       steps,
