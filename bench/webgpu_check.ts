@@ -148,7 +148,13 @@ function maxDiff(a: Float32Array, b: Float32Array): number {
   return a.length === b.length ? d : Infinity;
 }
 
-async function main(): Promise<number> {
+/**
+ * Runs the check with the command-line options; returns the exit status (0 ok, 1 webgpu
+ * failed, 2 no adapter).
+ *
+ * @returns the exit status
+ */
+export async function main(): Promise<number> {
   // The adapter first: without one, say so before any other work.
   const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   const adapter = gpu ? await gpu.requestAdapter().catch(() => null) : null;

@@ -100,9 +100,7 @@ export function resolveTargets(
   scores: Tensor2D | ScoreRows,
   labels?: readonly string[],
 ): TargetRound[] {
-  const rows: ScoreRows = scores instanceof tf.Tensor
-    ? (scores.arraySync() as number[][])
-    : scores;
+  const rows: ScoreRows = scores instanceof tf.Tensor ? (scores.arraySync() as number[][]) : scores;
   const n = rows.length;
   const numClasses = scores instanceof tf.Tensor ? scores.shape[1] : (rows[0]?.length ?? 0);
   const fixed = (classes: number[]): TargetRound => ({
