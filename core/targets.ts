@@ -74,7 +74,7 @@ export function oneHotSeed(classes: readonly number[], numClasses: number): Tens
 }
 
 /** Class scores as rows, read from a tensor (synchronously) or given already read. */
-type ScoreRows = readonly (ArrayLike<number>)[];
+export type ScoreRows = readonly (ArrayLike<number>)[];
 
 /** Indices of the `k` largest values of a row, descending; ties in index order. */
 function topIndices(row: ArrayLike<number>, k: number): number[] {
