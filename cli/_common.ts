@@ -6,7 +6,7 @@
  */
 import type { ExplainRequest } from "../core/explain.ts";
 import { DEFAULT_MAX_PIXELS, PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
-import { initBackend, type WinogradMode } from "../core/backend.ts";
+import { initBackend, NoWebGpuAdapterError, type WinogradMode } from "../core/backend.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import type { PluginOptions } from "../core/types.ts";
@@ -62,7 +62,8 @@ export const COMMON_HELP =
       --colormap C     ${COLORMAPS.join(", ")} (default jet)
       --alpha A        heatmap weight in overlays, 0..1 (default 0.5)
       --batch N        images per forward pass (default 4)
-      --backend B      wasm (default) or cpu
+      --backend B      wasm (default), cpu or webgpu (needs a WebGPU adapter: a GPU and,
+                       on Linux, a Vulkan driver)
       --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
@@ -108,8 +109,8 @@ export function commonSettings(flags: FlagValues): CommonSettings {
     );
   }
   const backend = stringFlag(flags, "backend", "wasm");
-  if (backend !== "wasm" && backend !== "cpu") {
-    throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
+  if (backend !== "wasm" && backend !== "cpu" && backend !== "webgpu") {
+    throw new UsageError(`--backend must be wasm, cpu or webgpu, got '${backend}'`);
   }
   numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
   winogradFlag(flags);
@@ -202,11 +203,13 @@ export function buildRequests(
     const [method, ex] = splitSpec(spec);
     for (const e of ex !== undefined ? [ex] : extrapolators) {
       const extrapolator = e === "none" || e === "" ? undefined : e;
+      // `--opt [NAME.]layer=L` is the request's layer (methods take no `layer` option).
+      const { layer: optLayer, ...methodOptions } = optionsFor(method, opts.all);
       out.push({
         method,
         extrapolator,
-        layer,
-        methodOptions: optionsFor(method, opts.all),
+        layer: optLayer !== undefined ? String(optLayer) : layer,
+        methodOptions,
         extrapolatorOptions: optionsFor(extrapolator, {}),
       });
     }
@@ -234,16 +237,21 @@ export function winogradFlag(flags: FlagValues): WinogradMode {
  * hand-offs cost more than they save) and other models all cores.
  */
 export async function startBackend(flags: FlagValues): Promise<void> {
-  const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu";
+  const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu" | "webgpu";
   const t = stringFlag(flags, "threads");
   const model = stringFlag(flags, "model", DEFAULT_MODEL);
   const builtin = Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, model);
   tf.enableProdMode(); // no "install tfjs-node" banner and no debug checks in the CLI
-  await initBackend({
-    backend,
-    threads: t !== undefined ? Number(t) : builtin ? 1 : undefined,
-    winograd: winogradFlag(flags),
-  });
+  try {
+    await initBackend({
+      backend,
+      threads: t !== undefined ? Number(t) : builtin ? 1 : undefined,
+      winograd: winogradFlag(flags),
+    });
+  } catch (e) {
+    if (e instanceof NoWebGpuAdapterError) throw new UsageError(`--backend webgpu: ${e.message}`);
+    throw e;
+  }
 }
 
 /** Resolves and loads `--model` / `--labels`; prints label warnings unless quiet. */

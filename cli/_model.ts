@@ -14,7 +14,6 @@ import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../cor
 import { registry } from "../core/registry.ts";
 import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
-import { type Tensor2D, tf } from "../core/tensor.ts";
 import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../core/image.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
@@ -223,12 +222,10 @@ export function validateRun(
       throw new FileError(m.spec.display, problemOf(e));
     }
   }
-  const scores = tf.zeros([1, m.numClasses]) as Tensor2D;
   try {
-    resolveTargets(target, scores, m.labels);
+    // Score rows, not a tensor: no synchronous read (webgpu has none).
+    resolveTargets(target, [new Array(m.numClasses).fill(0)], m.labels);
   } catch (e) {
     throw new UsageError(`${m.spec.display}: ${problemOf(e)}`);
-  } finally {
-    scores.dispose();
   }
 }

@@ -37,12 +37,22 @@ import {
   type DatasetSummary,
   evaluateDataset,
   loadDataset,
+  mergeResults,
   parseClassMap,
   parseDifficultFlags,
   type RegionMode,
   type Subset,
 } from "../datasets/mod.ts";
-import { type EvalResult, type EvalSample, evaluate, formatEvalTable } from "../metrics/mod.ts";
+import {
+  type EnergyMap,
+  type EvalResult,
+  type EvalSample,
+  evaluate,
+  formatCurveWork,
+  formatEvalTable,
+  type InsertionStart,
+} from "../metrics/mod.ts";
+import { parseShard } from "./_files.ts";
 import { CLASS_NAMES, generateScene } from "../models/scenes.ts";
 import {
   boolFlag,
@@ -57,6 +67,7 @@ import {
   loadPlugins,
   openModel,
   parseOptions,
+  registered,
   startBackend,
   winogradFlag,
 } from "./_common.ts";
@@ -76,12 +87,18 @@ or your own labelled images with --dataset)
 
 Usage: gradual eval [options]
        gradual eval --dataset PATH --model M [options]
+       gradual eval --merge FILE... [--json]
 
 Options:
   -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg);
-                       it must take square RGB input and classify the 10 scene classes
+                       on generated scenes it must take square RGB input and have at least
+                       the 10 scene classes (first 10 outputs); with --dataset any model
+                       whose classes the dataset's map to (--labels, --class-map)
       --methods L      comma list of methods (default grad-cam), e.g. grad-cam,c-eb
       --extrapolate L  comma list of extrapolators, none for none (default none,gradual)
+      --layer NAME     layer every method works on (default: each method's own; for the
+                       Grad-CAM family the graph's default layer); NAME.layer=L with --opt
+                       for one method only, e.g. --opt grad-cam.layer=block5_conv3
       --n N            number of scenes (default 500)
       --seed S         0..999: scene block (seeds ${EVAL_SEED_START} + ${EVAL_SEEDS_PER_BLOCK}·S + i) and
                        bootstrap seed (default 0)
@@ -90,12 +107,23 @@ Options:
                        they cost 2·(K+1) forward images per scene and method, the other
                        metrics about one
       --batch N        images per model call when scoring deletion/insertion (default 32)
+      --tolerance PX   pointing-game tolerance in pixels at the model input (default
+                       15·min(H,W)/224: TorchRay uses 15 px at 224×224)
+      --energy E       map the energy pointing game sums: minmax (default; the map min-max
+                       normalised to [0,1], as explain returns it) or raw (the method's map
+                       unnormalised; positive values count in both)
+      --insertion-start S  gaussian (default: σ = 5·min(H,W)/224, edges replicated) or
+                       rise (RISE's code: 11×11 kernel of σ 5, zero padding at the borders)
       --preprocess P   imagenet, unit, symmetric, caffe, raw (default: the built-in model's,
                        else imagenet)
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
       --plugin P       load a method/extrapolator plugin module (repeatable)
-      --backend B      wasm (default) or cpu
-      --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
+      --backend B      wasm (default), cpu or webgpu (needs a GPU adapter: on Linux a
+                       Vulkan driver)
+      --threads N      wasm threads (default: all cores, at most 8, built-in models too:
+                       the deletion/insertion batches are large enough to share out)
+      --no-share       score every deletion/insertion step image, also those known to be
+                       equal to another (same figures, slower; for benchmarks)
       --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
@@ -116,24 +144,34 @@ Your own data (--dataset; then --n limits the (image, class) pairs, default all)
       --difficult-list FILE  TorchRay's precomputed difficult flags instead of the rule
       --regions R      auto (default: boxes for VOC as TorchRay, masks otherwise), masks,
                        or boxes: which pixels count as the object
-      --results FILE   append per-pair results (JSON Lines) as they are computed
+      --results FILE   append per-pair results (JSON Lines, named fields: see
+                       datasets/results.ts) as they are computed
       --resume         continue --results FILE: skip the pairs already in it
       --allow-outside-paths  read images and masks outside the dataset's folder and
                        weights shards outside the model's (absolute paths, ../); by
                        default such images are skipped with a message
+      --shard K/N      only the K-th of N shares of the images (0 <= K < N), for array
+                       jobs; give each its own --results file and merge them
+      --merge FILE...  no evaluation: the table of the shards' --results files together,
+                       the same as one unsharded run (bootstrap over all pairs; --seed)
 Each (image, class) pair is one sample: the class is explained and its mask is the union
 of the class's objects; pairs of classes the model does not know are counted and skipped.
 
 Metrics (mean [95% bootstrap CI], 1000 resamples): pointing game (TorchRay; tolerance
 15 px at 224, scaled; tied maxima averaged, and first argmax), energy inside the box,
 deletion AUC (lower is better) and insertion AUC (RISE), ms per image to make the map.
-The explained class is each scene's label, not the model's top-1.
+The explained class is each scene's label, not the model's top-1. Step images that are
+equal (the unchanged, blurred and fully deleted images) are scored once; the throughput
+of the curves is printed after the table.
 
 Examples:
   gradual eval --model shapes-vgg --methods grad-cam,c-eb --extrapolate none,gradual --n 500
   gradual eval --model shapes-resnet --n 100 --json > eval.json
   gradual eval --dataset VOCdevkit/VOC2007 --model vgg16/model.json --labels imagenet.json \\
     --class-map voc_to_imagenet.json --preprocess caffe --results voc.jsonl --resume
+  gradual eval --dataset coco.json ... --shard 0/2 --results s0.jsonl   # job 1
+  gradual eval --dataset coco.json ... --shard 1/2 --results s1.jsonl   # job 2
+  gradual eval --merge s0.jsonl s1.jsonl
 `;
 
 const FLAGS = {
@@ -165,6 +203,13 @@ const FLAGS = {
   results: { type: "string" },
   resume: { type: "boolean" },
   "allow-outside-paths": { type: "boolean" },
+  shard: { type: "string" },
+  merge: { type: "boolean" },
+  layer: { type: "string" },
+  tolerance: { type: "string" },
+  energy: { type: "string" },
+  "insertion-start": { type: "string" },
+  "no-share": { type: "boolean" },
 } as const;
 
 /** Flags that only make sense with `--dataset`. */
@@ -178,6 +223,7 @@ const DATASET_ONLY = [
   "results",
   "resume",
   "allow-outside-paths",
+  "shard",
 ] as const;
 
 /** What `--json` prints: the evaluation plus where its scenes came from. */
@@ -238,6 +284,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     console.log(EVAL_HELP);
     return 0;
   }
+  if (boolFlag(flags, "merge")) return await mergeCommand(flags, positionals);
   if (positionals.length > 0) {
     throw new UsageError(`eval takes no arguments, got '${positionals[0]}'`);
   }
@@ -250,6 +297,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const seed = numberFlag(flags, "seed", 0, { min: 0, max: 999, integer: true });
   const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
   const curveN = numberFlag(flags, "curve-n", n, { min: 0, max: n, integer: true });
+  const metric = metricFlags(flags);
   const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
   const [h, w, c] = m.session.inputSize;
   if (h !== w || c !== 3) {
@@ -277,6 +325,9 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     extrapolators,
     methodOptions,
     extrapolatorOptions: extrapolatorOptionsOf(requests),
+    layers: methodLayersOf(requests),
+    ...metric,
+    shareImages: !boolFlag(flags, "no-share"),
     batchSize: batch,
     steps,
     curveSamples: curveN,
@@ -306,6 +357,54 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     );
     console.log(formatEvalTable(result));
   }
+  if (!quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
+  return 0;
+}
+
+/** `--tolerance`, `--energy`, `--insertion-start`: the metric options. */
+function metricFlags(flags: FlagValues): {
+  tolerance?: number;
+  energy: EnergyMap;
+  insertionStart: InsertionStart;
+} {
+  const t = stringFlag(flags, "tolerance");
+  const tolerance = t === undefined
+    ? undefined
+    : numberFlag(flags, "tolerance", 0, { min: 0, max: 1e6 });
+  const energy = stringFlag(flags, "energy", "minmax");
+  if (energy !== "minmax" && energy !== "raw") {
+    throw new UsageError(`--energy must be minmax or raw, got '${energy}'`);
+  }
+  const start = stringFlag(flags, "insertion-start", "gaussian");
+  if (start !== "gaussian" && start !== "rise") {
+    throw new UsageError(`--insertion-start must be gaussian or rise, got '${start}'`);
+  }
+  return { tolerance, energy, insertionStart: start };
+}
+
+/** `gradual eval --merge FILE...`: the table of several shards' results files. */
+async function mergeCommand(flags: FlagValues, files: string[]): Promise<number> {
+  const allowed = new Set(["merge", "json", "seed", "quiet", "help"]);
+  const stray = Object.keys(flags).find((f) => !allowed.has(f));
+  if (stray) {
+    throw new UsageError(`--merge takes results files (and --json, --seed), not --${stray}`);
+  }
+  if (files.length === 0) throw new UsageError("--merge needs the shards' results files");
+  const seed = numberFlag(flags, "seed", 0, { min: 0, max: 1e9, integer: true });
+  const merged = await asFileError(() => mergeResults(files, { seed }));
+  const r = merged.result;
+  const s = merged.settings;
+  if (boolFlag(flags, "json")) {
+    console.log(JSON.stringify({ merged: files, settings: s, ...r }, null, 2));
+    return 0;
+  }
+  console.log(
+    `${s.model}: ${r.n} (image, class) pairs of ${s.dataset} (${s.format}, ${merged.shards} ` +
+      `shard${merged.shards === 1 ? "" : "s"} merged), ${r.height}×${r.width}; pointing ` +
+      `tolerance ${r.tolerance.toFixed(2)} px; deletion/insertion in ${r.steps} steps; ` +
+      `mean [95% CI], ${r.resamples} bootstrap resamples, seed ${seed}.\n`,
+  );
+  console.log(formatEvalTable(r));
   return 0;
 }
 
@@ -324,8 +423,8 @@ async function setUp(flags: FlagValues): Promise<{
   numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
   winogradFlag(flags);
   const backend = stringFlag(flags, "backend", "wasm");
-  if (backend !== "wasm" && backend !== "cpu") {
-    throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
+  if (backend !== "wasm" && backend !== "cpu" && backend !== "webgpu") {
+    throw new UsageError(`--backend must be wasm, cpu or webgpu, got '${backend}'`);
   }
   const pre = stringFlag(flags, "preprocess");
   if (
@@ -342,21 +441,33 @@ async function setUp(flags: FlagValues): Promise<{
   if (methods.length === 0) methods.push("grad-cam");
   const extrapolators = listFlag(flags, "extrapolate");
   if (extrapolators.length === 0) extrapolators.push("none", "gradual");
-  for (const m of methods) {
-    if (m.includes("+")) {
-      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
-    }
-  }
   const quiet = boolFlag(flags, "quiet");
   const json = boolFlag(flags, "json");
   const opts = parseOptions(flags);
 
   await loadPlugins(flags);
+  // eval's forward passes are batches of `--batch` images: worth all cores, even for the
+  // small built-in models (for which explain and compare default to one thread).
+  const cores = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
+  if (stringFlag(flags, "threads") === undefined) flags = { ...flags, threads: String(cores) };
+  for (const m of methods) {
+    if (m.includes("+") && !registered("method", m)) {
+      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
+    }
+  }
   await startBackend(flags);
   const m = await openModel(flags, quiet);
-  const requests = buildRequests(methods, extrapolators, undefined, opts);
+  const requests = buildRequests(methods, extrapolators, stringFlag(flags, "layer"), opts);
   validateRun(m, requests, 0);
   return { batch, pre, methods, extrapolators, quiet, json, requests, m };
+}
+
+function methodLayersOf(requests: readonly ExplainRequest[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const r of requests) {
+    if (typeof r.method === "string" && r.layer !== undefined) out[r.method] = r.layer;
+  }
+  return out;
 }
 
 function methodOptionsOf(requests: readonly ExplainRequest[]): Record<string, PluginOptions> {
@@ -484,6 +595,12 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
   }
   const mapFile = stringFlag(flags, "class-map");
 
+  const shardSpec = stringFlag(flags, "shard");
+  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
+  if (shard && results === undefined) {
+    throw new UsageError("--shard needs --results FILE (to merge the shards with --merge)");
+  }
+  const metric = metricFlags(flags);
   const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
   const [h, w, c] = m.session.inputSize;
   if (c !== 3 && c !== 1) {
@@ -536,6 +653,10 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
       extrapolators,
       methodOptions: methodOptionsOf(requests),
       extrapolatorOptions: extrapolatorOptionsOf(requests),
+      layers: methodLayersOf(requests),
+      ...metric,
+      shareImages: !boolFlag(flags, "no-share"),
+      shard: shard ? [shard.index, shard.count] : undefined,
       batchSize: batch,
       steps,
       curveSamples: curveN,
@@ -586,5 +707,6 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
     );
     console.log(formatEvalTable(result));
   }
+  if (!quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
   return result.summary.failed.length || dataset.skipped?.length ? 1 : 0;
 }

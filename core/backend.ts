@@ -24,8 +24,11 @@ registerWasmKernels();
 
 /** Options for {@link initBackend}. */
 export interface BackendOptions {
-  /** Backend to use; default `"wasm"`. */
-  backend?: "wasm" | "cpu";
+  /**
+   * Backend to use; default `"wasm"`. `"webgpu"` needs a WebGPU adapter (`navigator.gpu`;
+   * on Linux Deno needs a Vulkan driver) and fails with "no WebGPU adapter found" otherwise.
+   */
+  backend?: "wasm" | "cpu" | "webgpu";
   /**
    * Number of wasm threads. Default: all logical cores
    * (`navigator.hardwareConcurrency` or `os.cpus().length`), capped at 8.
@@ -47,6 +50,8 @@ export interface BackendInfo {
   threads: number;
   /** Whether the wasm SIMD binary is in use (false on cpu). */
   simd: boolean;
+  /** On webgpu: the adapter's description (and whether it is a software fallback). */
+  adapter?: string;
 }
 
 const MAX_THREADS = 8;
@@ -211,6 +216,53 @@ async function initWasm(requested: number): Promise<BackendInfo> {
   return wasmInfo;
 }
 
+/** Error of {@link initBackend} when WebGPU has no adapter here. */
+export class NoWebGpuAdapterError extends Error {
+  /** Creates the error.
+   * @param detail what was missing
+   */
+  constructor(detail: string) {
+    super(`no WebGPU adapter found (${detail})`);
+    this.name = "NoWebGpuAdapterError";
+  }
+}
+
+interface GpuLike {
+  requestAdapter(o?: { powerPreference?: string }): Promise<
+    { info?: { description?: string }; isFallbackAdapter?: boolean } | null
+  >;
+}
+
+async function initWebGpu(): Promise<BackendInfo> {
+  const gpu = (globalThis as unknown as { navigator?: { gpu?: GpuLike } }).navigator?.gpu;
+  if (gpu === undefined) throw new NoWebGpuAdapterError("this runtime has no navigator.gpu");
+  const adapter = await gpu.requestAdapter({ powerPreference: "high-performance" }).catch(
+    () => null,
+  );
+  if (adapter === null) {
+    throw new NoWebGpuAdapterError(
+      "no GPU, or no driver for it: on Linux WebGPU needs a Vulkan driver",
+    );
+  }
+  // Loaded only when asked for: it registers the "webgpu" backend.
+  await import("@tensorflow/tfjs-backend-webgpu");
+  let ok = false;
+  try {
+    ok = await tf.setBackend("webgpu");
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new NoWebGpuAdapterError("the tfjs webgpu backend did not start on it");
+  await tf.ready();
+  return {
+    backend: "webgpu",
+    threads: 1,
+    simd: false,
+    adapter: (adapter.info?.description || "unnamed adapter") +
+      (adapter.isFallbackAdapter ? " (software fallback)" : ""),
+  };
+}
+
 /**
  * Selects and initialises the tfjs backend. Idempotent: a second call with
  * the same settings returns the cached info.
@@ -233,6 +285,7 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   if (opts.winograd !== undefined) setWinograd(opts.winograd);
   const backend = opts.backend ?? "wasm";
   const run = async (): Promise<BackendInfo> => {
+    if (backend === "webgpu") return await initWebGpu();
     if (backend === "cpu") {
       if (tf.getBackend() !== "cpu" && !(await tf.setBackend("cpu"))) {
         throw new Error("initBackend: the cpu backend failed to initialise");

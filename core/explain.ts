@@ -241,11 +241,16 @@ export async function explainMany(
   const pass = session.forward(input, { record: [...record], gradientsFrom: [...gradientsFrom] });
   const results: Explanation[][] = plans.map(() => []);
   try {
-    const rounds = resolveTargets(opts.targets, pass.scores, opts.labels);
+    // Every read is asynchronous (WebGPU in browsers forbids synchronous reads).
+    const scoreRows = await pass.scores.array() as number[][];
+    const rounds = resolveTargets(opts.targets, scoreRows, opts.labels);
     const probs = tf.tidy(() => tf.softmax(pass.scores));
-    const scoreRows = pass.scores.arraySync() as number[][];
-    const probRows = probs.arraySync() as number[][];
-    probs.dispose();
+    let probRows: number[][];
+    try {
+      probRows = await probs.array() as number[][];
+    } finally {
+      probs.dispose();
+    }
     const [h, w] = session.inputSize;
     for (const round of rounds) {
       for (let i = 0; i < plans.length; i++) {
@@ -282,8 +287,12 @@ export async function explainMany(
             opts.normalize ?? "minmax",
           );
           const [n, oh, ow] = out.shape;
-          const data = out.dataSync() as Float32Array;
-          out.dispose();
+          let data: Float32Array;
+          try {
+            data = await out.data() as Float32Array;
+          } finally {
+            out.dispose();
+          }
           for (let b = 0; b < n; b++) {
             const c = round.classes[b];
             const map = data.slice(b * oh * ow, (b + 1) * oh * ow);

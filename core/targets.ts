@@ -73,25 +73,42 @@ export function oneHotSeed(classes: readonly number[], numClasses: number): Tens
   );
 }
 
+/** Class scores as rows, read from a tensor (synchronously) or given already read. */
+export type ScoreRows = readonly (ArrayLike<number>)[];
+
+/** Indices of the `k` largest values of a row, descending; ties in index order. */
+function topIndices(row: ArrayLike<number>, k: number): number[] {
+  const idx = Array.from({ length: row.length }, (_, i) => i);
+  idx.sort((a, b) => (row[a] === row[b] ? a - b : row[b] - row[a]));
+  return idx.slice(0, k);
+}
+
 /**
  * Resolves a {@linkcode TargetSpec} against a batch's scores into rounds (one round per
  * explanation per image: one for top1/index/name, k for top-k).
+ *
+ * Pass the scores already read (`await scores.array()`) to avoid a synchronous read,
+ * which WebGPU in browsers does not allow; a tensor is read with `arraySync`.
+ *
+ * @param spec what to explain (default top-1)
+ * @param scores class scores `[N, classes]`, as a tensor or as rows
+ * @param labels class names, for name targets
+ * @returns the rounds
  */
 export function resolveTargets(
   spec: TargetSpec | undefined,
-  scores: Tensor2D,
+  scores: Tensor2D | ScoreRows,
   labels?: readonly string[],
 ): TargetRound[] {
-  const [n, numClasses] = scores.shape;
+  const rows: ScoreRows = scores instanceof tf.Tensor ? (scores.arraySync() as number[][]) : scores;
+  const n = rows.length;
+  const numClasses = scores instanceof tf.Tensor ? scores.shape[1] : (rows[0]?.length ?? 0);
   const fixed = (classes: number[]): TargetRound => ({
     classes,
     seed: () => oneHotSeed(classes, numClasses),
   });
   if (spec === undefined || spec === "top1") {
-    const best = tf.tidy(() => scores.argMax(1));
-    const classes = Array.from(best.dataSync() as Int32Array);
-    best.dispose();
-    return [fixed(classes)];
+    return [fixed(rows.map((r) => topIndices(r, 1)[0]))];
   }
   if (typeof spec === "function") {
     return [{
@@ -104,10 +121,7 @@ export function resolveTargets(
     if (!Number.isInteger(k) || k < 1 || k > numClasses) {
       throw new TargetError(`top-k needs 1 <= k <= ${numClasses}, got ${k}`);
     }
-    const top = tf.topk(scores, k);
-    const idx = top.indices.arraySync() as number[][];
-    top.indices.dispose();
-    top.values.dispose();
+    const idx = rows.map((r) => topIndices(r, k));
     return Array.from({ length: k }, (_, j) => fixed(idx.map((row) => row[j])));
   }
   if (Array.isArray(spec)) {
@@ -117,7 +131,7 @@ export function resolveTargets(
     return [fixed(spec.map((t) => classIndex(t, numClasses, labels)))];
   }
   if (typeof spec === "string" && /^top(\d+)$/.test(spec)) {
-    return resolveTargets({ topK: Number(spec.slice(3)) }, scores, labels);
+    return resolveTargets({ topK: Number(spec.slice(3)) }, rows, labels);
   }
   const c = classIndex(spec as number | string, numClasses, labels);
   return [fixed(new Array(n).fill(c))];

@@ -25,6 +25,9 @@ import { centreBaseline } from "../metrics/baseline.ts";
 import { bootstrapMean } from "../metrics/bootstrap.ts";
 import { type CurveRequest, deletionInsertion } from "../metrics/deletion_insertion.ts";
 import {
+  addCurveWork,
+  type CurveWork,
+  type EnergyMap,
   type EvalResult,
   type EvalRowSpec,
   evalRowSpecs,
@@ -32,11 +35,18 @@ import {
   localisationScores,
   type ScoringOptions,
 } from "../metrics/evaluate.ts";
+import type { InsertionStart } from "../metrics/deletion_insertion.ts";
 import { dilateMask, pointingTolerance } from "../metrics/pointing.ts";
 import type { ClassMapping } from "./classes.ts";
 import { DatasetError } from "./errors.ts";
 import { datasetPairs, type EvalPair, pairKey, type PairList, type Subset } from "./pairs.ts";
-import { openResults, type PairRecord, type ResultsFile, type RowScores } from "./results.ts";
+import {
+  openResults,
+  type PairRecord,
+  readResults,
+  type ResultsFile,
+  type RowScores,
+} from "./results.ts";
 import { loadPairSamples, type PairSample, type RegionMode } from "./samples.ts";
 import type { Dataset } from "./types.ts";
 
@@ -76,6 +86,14 @@ export interface DatasetEvalOptions extends ScoringOptions {
   results?: string;
   /** Continue `results` (skip the pairs already in it). */
   resume?: boolean;
+  /**
+   * Evaluate only share `k` of `n` (`[k, n]`, `0 <= k < n`, as the CLI's `--shard K/N`):
+   * the images whose position among the run's images is `k` modulo `n`, all pairs of an
+   * image together. The
+   * `results` files of all shards merge ({@linkcode mergeResults}) into the numbers of one
+   * run.
+   */
+  shard?: readonly [number, number];
   /** Extra settings stored in (and checked against) the results file header, e.g. the model. */
   resultsSettings?: Record<string, unknown>;
   /** Called once the pairs are known, with how many will be handled. */
@@ -113,11 +131,19 @@ export interface DatasetEvalResult extends EvalResult {
 }
 
 /** Chooses, per sample with several candidate classes, the one the model scores highest. */
-function chooseTargets(session: Session, x: tf.Tensor4D, group: readonly PairSample[]): void {
+async function chooseTargets(
+  session: Session,
+  x: tf.Tensor4D,
+  group: readonly PairSample[],
+): Promise<void> {
   if (group.every((g) => g.pair.candidates.length === 1)) return;
   const scores = tf.tidy(() => session.predict(x));
-  const s = scores.arraySync() as number[][];
-  scores.dispose();
+  let s: number[][];
+  try {
+    s = await scores.array() as number[][];
+  } finally {
+    scores.dispose();
+  }
   group.forEach((g, i) => {
     let best = g.pair.candidates[0];
     for (const k of g.pair.candidates) if (s[i][k] > s[i][best]) best = k;
@@ -146,8 +172,13 @@ async function scoreGroup(
     batchSize: number;
     centre: Float32Array;
     registry?: Registry;
+    energy: EnergyMap;
+    insertionStart: InsertionStart;
+    shareImages?: boolean;
+    work: CurveWork;
+    layers: (string | undefined)[];
   },
-): Promise<RowScores[][]> {
+): Promise<Record<string, RowScores>[]> {
   const [h, w, c] = session.inputSize;
   const m = group.length;
   const size = h * w * c;
@@ -158,7 +189,7 @@ async function scoreGroup(
   const ms: number[] = [];
   const x = tf.tensor4d(data, [m, h, w, c]);
   try {
-    chooseTargets(session, x, group);
+    await chooseTargets(session, x, group);
     const targets = group.map((g) => g.sample.label);
     for (const row of rows) {
       const t0 = performance.now();
@@ -170,8 +201,11 @@ async function scoreGroup(
       const [ex] = await explainMany(session, x, [row.request], {
         targets,
         registry: o.registry,
+        normalize: o.energy === "raw" ? "none" : "minmax",
       });
       ms.push(performance.now() - t0);
+      const r = maps.length;
+      o.layers[r] ??= ex[0]?.layer;
       const mp: ArrayLike<number>[] = new Array(m);
       for (const e of ex) mp[e.image] = e.map;
       maps.push(mp);
@@ -179,35 +213,77 @@ async function scoreGroup(
   } finally {
     x.dispose();
   }
-  const out: RowScores[][] = group.map(() => []);
+  const out: Record<string, RowScores>[] = group.map(() => ({}));
   const curves: CurveRequest[] = [];
-  rows.forEach((_, r) => {
+  rows.forEach((row, r) => {
     group.forEach((g, i) => {
       const s: EvalSample = g.sample;
       const sc = localisationScores(maps[r][i], accept[i], s.box, h, w);
-      out[i][r] = [sc.pointing, sc.pointingFirst, sc.energy, null, null, ms[r] / m];
+      out[i][rowName(row)] = {
+        ...sc,
+        deletion: null,
+        insertion: null,
+        ms: ms[r] / m,
+        ...(o.layers[r] !== undefined ? { layer: o.layers[r] } : {}),
+      };
       if (!withCurves[i]) return;
       curves.push({ kind: "deletion", image: s.image, map: maps[r][i], classIndex: s.label });
       curves.push({ kind: "insertion", image: s.image, map: maps[r][i], classIndex: s.label });
     });
   });
   if (curves.length) {
+    const tc = performance.now();
     const done = await deletionInsertion(session, curves, {
       height: h,
       width: w,
       steps: o.steps,
       batchSize: o.batchSize,
+      insertionStart: o.insertionStart,
+      shareImages: o.shareImages,
+      onStats: (st) => addCurveWork(o.work, st, (performance.now() - tc) / 1000),
     });
     let k = 0;
-    rows.forEach((_, r) => {
+    rows.forEach((row) => {
       group.forEach((_, i) => {
         if (!withCurves[i]) return;
-        out[i][r][3] = done[k++].auc;
-        out[i][r][4] = done[k++].auc;
+        const sc = out[i][rowName(row)];
+        sc.deletion = done[k++].auc;
+        sc.insertion = done[k++].auc;
       });
     });
   }
   return out;
+}
+
+/** The name of a row in results files: `method+extrapolator`. */
+export function rowName(row: { method: string; extrapolator: string }): string {
+  return `${row.method}+${row.extrapolator}`;
+}
+
+/** Sizes and settings {@linkcode aggregateRecords} reports with the numbers. */
+export interface AggregateInfo {
+  /** Model input height. */
+  height: number;
+  /** Model input width. */
+  width: number;
+  /** Pointing tolerance in pixels. */
+  tolerance: number;
+  /** Deletion / insertion steps. */
+  steps: number;
+  /** Bootstrap seed. */
+  seed: number;
+  /** Bootstrap resamples. */
+  resamples: number;
+  /** Wall time in seconds. */
+  seconds: number;
+  /** The map the energy pointing game summed. */
+  energyMap: EnergyMap;
+  /** The insertion start. */
+  insertionStart: InsertionStart;
+  /** Deletion / insertion work (zeros when unknown, e.g. after a merge). */
+  curveWork: CurveWork;
+  /** Layer per row (same order as `rows`). */
+  layers?: readonly (string | undefined)[];
 }
 
 /**
@@ -222,46 +298,50 @@ async function scoreGroup(
 export function aggregateRecords(
   records: readonly PairRecord[],
   rows: readonly (readonly [string, string])[],
-  info: {
-    height: number;
-    width: number;
-    tolerance: number;
-    steps: number;
-    seed: number;
-    resamples: number;
-    seconds: number;
-  },
+  info: AggregateInfo,
 ): EvalResult {
   const n = records.length;
   const ci = (v: number[]): ReturnType<typeof bootstrapMean> =>
     bootstrapMean(v, { seed: info.seed, resamples: info.resamples });
-  const col = (r: number, k: number): number[] => {
+  const col = (row: string, k: Exclude<keyof RowScores, "layer">): number[] => {
     const v: number[] = [];
     for (const rec of records) {
-      const x = rec.scores[r][k];
+      const x = rec.scores[row]?.[k];
+      if (x === undefined) {
+        throw new DatasetError(rec.image, `results record ${rec.index} has no row '${row}'`);
+      }
       if (x !== null) v.push(x);
     }
     return v;
   };
+  const first = rows.length ? rowName({ method: rows[0][0], extrapolator: rows[0][1] }) : "";
   return {
     n,
     height: info.height,
     width: info.width,
     tolerance: info.tolerance,
     steps: info.steps,
-    curveSamples: records.filter((r) => r.scores[0]?.[3] !== null).length,
+    curveSamples: records.filter((r) => r.scores[first]?.deletion != null).length,
     resamples: info.resamples,
     seed: info.seed,
-    rows: rows.map(([method, extrapolator], r) => ({
-      method,
-      extrapolator,
-      pointing: ci(col(r, 0)),
-      pointingFirst: ci(col(r, 1)),
-      energy: ci(col(r, 2)),
-      deletion: ci(col(r, 3)),
-      insertion: ci(col(r, 4)),
-      msPerImage: n ? col(r, 5).reduce((a, b) => a + b, 0) / n : NaN,
-    })),
+    energyMap: info.energyMap,
+    insertionStart: info.insertionStart,
+    curveWork: info.curveWork,
+    rows: rows.map(([method, extrapolator], r) => {
+      const name = rowName({ method, extrapolator });
+      return {
+        method,
+        extrapolator,
+        layer: info.layers?.[r] ?? records.find((rec) => rec.scores[name]?.layer)?.scores[name]
+          .layer,
+        pointing: ci(col(name, "pointing")),
+        pointingFirst: ci(col(name, "pointingFirst")),
+        energy: ci(col(name, "energy")),
+        deletion: ci(col(name, "deletion")),
+        insertion: ci(col(name, "insertion")),
+        msPerImage: n ? col(name, "ms").reduce((a, b) => a + b, 0) / n : NaN,
+      };
+    }),
     seconds: info.seconds,
   };
 }
@@ -307,6 +387,17 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
     throw new RangeError("evaluateDataset: no methods and no baseline: nothing to evaluate");
   }
   const rows = evalRowSpecs({ ...opts, baseline });
+  const energy = opts.energy ?? "minmax";
+  const insertionStart = opts.insertionStart ?? "gaussian";
+  const work: CurveWork = { images: 0, scored: 0, seconds: 0 };
+  const layers: (string | undefined)[] = rows.map(() => undefined);
+  const shard = opts.shard ?? [0, 1];
+  if (
+    !(Number.isInteger(shard[0]) && Number.isInteger(shard[1]) && shard[0] >= 0 &&
+      shard[0] < shard[1])
+  ) {
+    throw new RangeError(`evaluateDataset: bad shard ${shard[0]}/${shard[1]}`);
+  }
   const list: PairList = datasetPairs(opts.dataset, opts.mapping, {
     subset: opts.subset,
     difficultFlags: opts.difficultFlags,
@@ -322,8 +413,13 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
       }); map them with a class map file or give the model's labels`,
     );
   }
-  const pairs = list.pairs.slice(0, opts.limit ?? Infinity);
-  const curveOf = new Map<EvalPair, boolean>(pairs.map((p, i) => [p, i < curveSamples]));
+  const all = list.pairs.slice(0, opts.limit ?? Infinity);
+  const curveOf = new Map<EvalPair, boolean>(all.map((p, i) => [p, i < curveSamples]));
+  const indexOf = new Map<EvalPair, number>(all.map((p, i) => [p, i]));
+  // Shard by image (all pairs of an image stay together): the image's ordinal mod N.
+  const imageOrdinal = new Map<unknown, number>();
+  for (const p of all) if (!imageOrdinal.has(p.image)) imageOrdinal.set(p.image, imageOrdinal.size);
+  const pairs = all.filter((p) => imageOrdinal.get(p.image)! % shard[1] === shard[0]);
   const summary: DatasetSummary = {
     images: list.images,
     imagesWithoutObjects: list.imagesWithoutObjects,
@@ -341,7 +437,8 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
     format: opts.dataset.format,
     input: [h, w, c],
     preprocess: opts.preprocess,
-    rows: rows.map((r) => `${r.method}+${r.extrapolator}`),
+    rows: rows.map(rowName),
+    layers: rows.map((r) => r.request?.layer ?? null),
     methodOptions: opts.methodOptions ?? {},
     extrapolatorOptions: opts.extrapolatorOptions ?? {},
     steps,
@@ -349,6 +446,9 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
     curveSamples: Number.isFinite(curveSamples) ? curveSamples : null,
     regions: opts.regions ?? "auto",
     subset: opts.subset ?? "all",
+    energy,
+    insertionStart,
+    shard: `${shard[0]}/${shard[1]}`,
   };
   const keyOf = (r: PairRecord): string => pairKey(r.image, r.category);
   let file: ResultsFile | undefined;
@@ -373,9 +473,21 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
         group,
         rows,
         group.map((g) => curveOf.get(g.pair) ?? false),
-        { tolerance, steps, batchSize: opts.batchSize ?? 32, centre, registry: opts.registry },
+        {
+          tolerance,
+          steps,
+          batchSize: opts.batchSize ?? 32,
+          centre,
+          registry: opts.registry,
+          energy,
+          insertionStart,
+          shareImages: opts.shareImages,
+          work,
+          layers,
+        },
       );
       const recs: PairRecord[] = group.map((g, i) => ({
+        index: indexOf.get(g.pair)!,
         image: g.pair.image.key,
         category: g.pair.category,
         class: g.sample.label,
@@ -445,7 +557,101 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
       seed,
       resamples,
       seconds: (performance.now() - t0) / 1000,
+      energyMap: energy,
+      insertionStart,
+      curveWork: work,
+      layers,
     },
   );
   return { ...result, summary };
+}
+
+/** The result of {@linkcode mergeResults}. */
+export interface MergedResults {
+  /** The table's numbers over the pairs of every file, in the order of one run. */
+  result: EvalResult;
+  /** The shared settings (without `shard`). */
+  settings: Record<string, unknown>;
+  /** Shards merged, `N` of `K/N`. */
+  shards: number;
+}
+
+/**
+ * Merges the results files of the shards of one run (`shard: [k, n]` for every
+ * `k < n`) into
+ * the numbers one unsharded run gives: the records are put back in run order (`index`) and
+ * aggregated with the same bootstrap.
+ *
+ * @param files the shards' results files (each `k` of `0 .. n - 1` exactly once)
+ * @param opts bootstrap seed and resamples (defaults 0 and 1000, as `evaluateDataset`)
+ * @returns the numbers, the common settings and the shard count
+ * @throws {DatasetError} naming the file for different settings, a missing or repeated
+ *   shard, or a pair in two files
+ */
+export async function mergeResults(
+  files: readonly string[],
+  opts: { seed?: number; resamples?: number } = {},
+): Promise<MergedResults> {
+  if (files.length === 0) throw new RangeError("mergeResults: no files");
+  const seen = new Map<string, string>(); // shard -> file
+  const byIndex = new Map<number, PairRecord>();
+  let common: Record<string, unknown> | undefined;
+  let commonJson = "";
+  let n = 0;
+  for (const file of files) {
+    const { settings, records } = await readResults(file);
+    const { shard, ...rest } = settings;
+    const m = /^(\d+)\/(\d+)$/.exec(String(shard));
+    if (!m) throw new DatasetError(file, `line 1: no shard in the settings`);
+    const [k, total] = [Number(m[1]), Number(m[2])];
+    if (common === undefined) {
+      common = rest;
+      commonJson = JSON.stringify(rest);
+      n = total;
+    } else if (JSON.stringify(rest) !== commonJson) {
+      const diff = Object.keys({ ...common, ...rest }).filter((key) =>
+        JSON.stringify(common![key]) !== JSON.stringify(rest[key])
+      );
+      throw new DatasetError(
+        file,
+        `made with different settings than ${files[0]} (${diff.join(", ")})`,
+      );
+    }
+    if (total !== n) throw new DatasetError(file, `shard ${k}/${total}, ${files[0]} is of ${n}`);
+    if (seen.has(String(shard))) {
+      throw new DatasetError(file, `shard ${shard} is also in ${seen.get(String(shard))}`);
+    }
+    seen.set(String(shard), file);
+    for (const r of records) {
+      if (byIndex.has(r.index)) {
+        throw new DatasetError(file, `pair ${r.index} (${r.image} ${r.category}) is twice`);
+      }
+      byIndex.set(r.index, r);
+    }
+  }
+  const missing = Array.from({ length: n }, (_, i) => `${i}/${n}`).filter((s) => !seen.has(s));
+  if (missing.length) {
+    throw new DatasetError(files[0], `shard(s) ${missing.join(", ")} missing from the merge`);
+  }
+  const s = common!;
+  const records = [...byIndex.values()].sort((a, b) => a.index - b.index);
+  const input = s.input as number[];
+  const rowNames = s.rows as string[];
+  const rows = rowNames.map((name) => {
+    const plus = name.lastIndexOf("+");
+    return [name.slice(0, plus), name.slice(plus + 1)] as const;
+  });
+  const result = aggregateRecords(records, rows, {
+    height: input[0],
+    width: input[1],
+    tolerance: s.tolerance as number,
+    steps: s.steps as number,
+    seed: opts.seed ?? 0,
+    resamples: opts.resamples ?? 1000,
+    seconds: 0,
+    energyMap: s.energy as EnergyMap,
+    insertionStart: s.insertionStart as InsertionStart,
+    curveWork: { images: 0, scored: 0, seconds: 0 },
+  });
+  return { result, settings: s, shards: n };
 }

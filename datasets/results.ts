@@ -1,10 +1,22 @@
 /**
  * The per-pair results file (`--results FILE`, JSON Lines), which makes a run resumable.
  *
- * Line 1 is a header with the settings that determine the numbers (model, dataset, input
- * size, preprocessing, rows, steps, tolerance, regions, subset, curve limit); every further
- * line is one {@linkcode PairRecord}, appended (one write per group of pairs) as soon as
- * the group is scored. `--resume` reads the file back, checks that the header matches the
+ * Line 1 is a header (`{"gradualEvalResults": 2, "settings": {...}}`) with the settings
+ * that determine the numbers (model, dataset, input size, preprocessing, rows, layers,
+ * steps, tolerance, energy map, insertion start, regions, subset, curve limit, shard);
+ * every further line is one {@linkcode PairRecord}, appended (one write per group of pairs)
+ * as soon as the group is scored, e.g.
+ *
+ * ```json
+ * {"index":0,"image":"img/s0.png","category":"disk","class":0,"scores":{"grad-cam+none":
+ *   {"pointing":1,"pointingFirst":1,"energy":0.61,"deletion":0.12,"insertion":0.83,"ms":21.5,
+ *   "layer":"block5_conv3"}}}
+ * ```
+ *
+ * `scores` has one entry per row of the header's `rows` (`method+extrapolator`, the
+ * centre baseline as `centre-baseline+none`); `deletion` / `insertion` are `null` past the
+ * curve limit; `index` is the pair's position in the whole run, so that the files of
+ * several shards can be merged into the order of one run. `--resume` reads the file back, checks that the header matches the
  * current settings, skips the pairs already there and appends the rest; a final line cut
  * short by a crash is ignored (and completed by a newline before appending).
  *
@@ -12,25 +24,45 @@
  */
 import { DatasetError } from "./errors.ts";
 
-/** Scores of one row for one pair: pointing, pointing (first), energy, deletion, insertion, ms. */
-export type RowScores = [number, number, number, number | null, number | null, number];
+/** Scores of one row for one pair. */
+export interface RowScores {
+  /** Pointing game, tied maxima averaged. */
+  pointing: number;
+  /** Pointing game, first argmax. */
+  pointingFirst: number;
+  /** Energy-based pointing game. */
+  energy: number;
+  /** Deletion AUC (`null` past the curve limit). */
+  deletion: number | null;
+  /** Insertion AUC (`null` past the curve limit). */
+  insertion: number | null;
+  /** Milliseconds to make this pair's map (its share of the group's time). */
+  ms: number;
+  /** Layer the method worked on (absent for the centre baseline). */
+  layer?: string;
+}
+
+/** Version of the results format written by this module. */
+export const RESULTS_FORMAT = 2;
 
 /** One evaluated (image, class) pair. */
 export interface PairRecord {
+  /** Position of the pair in the whole run (all shards). */
+  index: number;
   /** The image key. */
   image: string;
   /** The dataset category. */
   category: string;
   /** The model class that was explained. */
   class: number;
-  /** Scores per row (same order as the header's `rows`). */
-  scores: RowScores[];
+  /** Scores per row, by row name (`method+extrapolator`, as in the header's `rows`). */
+  scores: Record<string, RowScores>;
 }
 
 /** The settings line of a results file. */
 export interface ResultsHeader {
-  /** Format marker and version. */
-  gradualEvalResults: 1;
+  /** Format marker and version ({@linkcode RESULTS_FORMAT}). */
+  gradualEvalResults: number;
   /** Everything that must match to resume (compared as JSON). */
   settings: Record<string, unknown>;
 }
@@ -46,6 +78,78 @@ export interface ResultsFile {
 }
 
 const enc = new TextEncoder();
+
+/** Throws unless `h` is the header of a results file this version reads. */
+function checkHeader(h: ResultsHeader | null, file: string): void {
+  if (!h || typeof h.gradualEvalResults !== "number" || typeof h.settings !== "object") {
+    throw new DatasetError(file, "line 1: not a gradual eval results file");
+  }
+  if (h.gradualEvalResults !== RESULTS_FORMAT) {
+    throw new DatasetError(
+      file,
+      `results format ${h.gradualEvalResults}, this gradual reads format ${RESULTS_FORMAT}; ` +
+        "start a new results file",
+    );
+  }
+}
+
+/** Whether `r` has the shape of a {@linkcode PairRecord}. */
+function isRecord(r: PairRecord | null): boolean {
+  return !!r && Number.isInteger(r.index) && typeof r.image === "string" &&
+    typeof r.category === "string" && Number.isInteger(r.class) &&
+    typeof r.scores === "object" && r.scores !== null && !Array.isArray(r.scores);
+}
+
+/** A results file read back whole (for merging shards). */
+export interface ResultsContent {
+  /** The header's settings. */
+  settings: Record<string, unknown>;
+  /** The records, in file order. */
+  records: PairRecord[];
+}
+
+/**
+ * Reads a whole results file (header and records; a final line cut short is an error
+ * here, since a file to merge should be complete).
+ *
+ * @param file path
+ * @returns the settings and records
+ * @throws {DatasetError} for a missing or malformed file
+ */
+export async function readResults(file: string): Promise<ResultsContent> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (e) {
+    throw new DatasetError(
+      file,
+      e instanceof Deno.errors.NotFound ? "no such file" : `cannot read (${(e as Error).name})`,
+    );
+  }
+  const lines = text.split("\n");
+  let settings: Record<string, unknown> | undefined;
+  const records: PairRecord[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() === "") continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[i]);
+    } catch {
+      throw new DatasetError(file, `line ${i + 1}: not valid JSON (an unfinished run?)`);
+    }
+    if (settings === undefined) {
+      checkHeader(v as ResultsHeader, file);
+      settings = (v as ResultsHeader).settings;
+      continue;
+    }
+    if (!isRecord(v as PairRecord)) {
+      throw new DatasetError(file, `line ${i + 1}: not a pair record`);
+    }
+    records.push(v as PairRecord);
+  }
+  if (settings === undefined) throw new DatasetError(file, "empty: no header line");
+  return { settings, records };
+}
 
 /**
  * Opens a results file: creates it with the header, or with `resume` reads what is there.
@@ -113,9 +217,7 @@ export async function openResults(
       }
       if (!header) {
         const h = v as ResultsHeader;
-        if (!h || h.gradualEvalResults !== 1) {
-          throw new DatasetError(file, "line 1: not a gradual eval results file");
-        }
+        checkHeader(h, file);
         if (JSON.stringify(h.settings) !== wanted) {
           const diff = Object.keys(settings).filter((k) =>
             JSON.stringify(h.settings?.[k]) !== JSON.stringify(settings[k])
@@ -129,10 +231,7 @@ export async function openResults(
         continue;
       }
       const r = v as PairRecord;
-      if (
-        !r || typeof r.image !== "string" || typeof r.category !== "string" ||
-        !Number.isInteger(r.class) || !Array.isArray(r.scores)
-      ) {
+      if (!isRecord(r)) {
         if (last) {
           cutAt = text.length - line.length;
           continue;
@@ -162,7 +261,7 @@ export async function openResults(
     while (off < bytes.length) off += await fh.write(bytes.subarray(off));
   };
   if (fresh) {
-    const header: ResultsHeader = { gradualEvalResults: 1, settings };
+    const header: ResultsHeader = { gradualEvalResults: RESULTS_FORMAT, settings };
     await write(JSON.stringify(header) + "\n");
   } else if (needNewline) await write("\n");
   return {

@@ -13,13 +13,16 @@
  *   zeros *in the model's preprocessed input space* (the dataset mean colour for
  *   ImageNet-normalised models, black for `unit` models), or a constant / full image given
  *   as `deletionBaseline`.
- * - **Insertion** starts from a blurred copy of the image and inserts the original pixels:
- *   a separable Gaussian blur with `σ = 5 · min(H, W) / 224` px (RISE blurs with σ = 5 px at
- *   224 × 224), kernel radius `ceil(3σ)`, weights normalised to sum 1 and edges replicated
- *   (RISE's 11 × 11 kernel is truncated without renormalising, which also darkens the
- *   image; we do not copy that). Because the kernel sums to 1 and preprocessing is
- *   per-channel affine, blurring the preprocessed image equals preprocessing the blurred
- *   one. `insertionBaseline` replaces the blurred start.
+ * - **Insertion** starts from a blurred copy of the image and inserts the original pixels.
+ *   Default (`insertionStart: "gaussian"`): a separable Gaussian blur with
+ *   `σ = 5 · min(H, W) / 224` px (RISE blurs with σ = 5 px at 224 × 224), kernel radius
+ *   `ceil(3σ)`, weights normalised to sum 1 and edges replicated. Because the kernel sums
+ *   to 1 and preprocessing is per-channel affine, blurring the preprocessed image equals
+ *   preprocessing the blurred one. `insertionStart: "rise"` reproduces RISE's reference
+ *   code instead ({@linkcode riseBlur}): an 11 × 11 kernel (a unit impulse blurred by
+ *   scipy's `gaussian_filter` at σ = 5, so it sums to 1) applied with zero padding, which
+ *   pulls the 5-pixel border towards 0 (the dataset mean for ImageNet-normalised input)
+ *   whatever the image size. `insertionBaseline` replaces the blurred start.
  * - **Score**: softmax probability of the explained class (or the raw score with
  *   `output: "raw"`).
  * - **Area**: trapezoid rule over the fraction of pixels changed, `x ∈ [0, 1]`
@@ -27,8 +30,15 @@
  *
  * Batched: the step images of one or many curves are streamed into batches of `batchSize`
  * (default 32) images and each batch is scored with ONE model call, so memory stays
- * bounded by one batch whatever the number of curves. Tensors are disposed after every
- * batch; the rest is plain typed-array code with no I/O (runs in browsers).
+ * bounded by one batch whatever the number of curves. Images that are known to be equal
+ * are scored once per tracked class (`shareImages`, default true): the unchanged image
+ * (deletion's first and insertion's last step) once per distinct image for all curves, the
+ * blurred start once per image, the fully deleted image once for all curves of a class,
+ * and a step that changes no value
+ * (the pixels already equal what replaces them) reuses the previous step's score. The
+ * figures are the same as without sharing, since a model scores each image of a batch
+ * independently. Tensors are disposed after every batch; the rest is plain typed-array
+ * code with no I/O (runs in browsers).
  *
  * @example
  * ```ts
@@ -115,8 +125,28 @@ export interface CurveOptions {
   insertionBaseline?: number | Float32Array;
   /** Blur sigma in pixels for the insertion start (default `5 · min(H, W) / 224`). */
   blurSigma?: number;
-  /** Called after every scored batch with the images scored so far and in total. */
-  onBatch?: (scored: number, total: number) => void;
+  /**
+   * The insertion start when `insertionBaseline` is not given: `"gaussian"` (default, see
+   * {@linkcode gaussianBlur} and `blurSigma`) or `"rise"` (RISE's kernel, {@linkcode riseBlur}).
+   */
+  insertionStart?: InsertionStart;
+  /** Score images known to be equal only once (default true; see the module documentation). */
+  shareImages?: boolean;
+  /** Called after every scored batch with the step images done so far and in total. */
+  onBatch?: (done: number, total: number) => void;
+  /** Called at the end with how many step images there were and how many were scored. */
+  onStats?: (stats: CurveStats) => void;
+}
+
+/** The insertion start: a Gaussian blur scaled to the image, or RISE's fixed kernel. */
+export type InsertionStart = "gaussian" | "rise";
+
+/** Work done by one {@linkcode deletionInsertion} call. */
+export interface CurveStats {
+  /** Step images of all curves (`curves · (K + 1)`). */
+  images: number;
+  /** Images actually run through the model (the others were shared). */
+  scored: number;
 }
 
 /** One computed curve. */
@@ -266,6 +296,74 @@ function blurAxis(
   return out;
 }
 
+/**
+ * The 1-D factor of RISE's 11 × 11 blur kernel: a unit impulse at the centre of 11 samples
+ * filtered by scipy's `gaussian_filter1d` (σ = 5, truncate 4, so radius 20, `reflect`
+ * boundary: the mass beyond the 11 samples folds back in, and the kernel sums to 1). The
+ * 2-D kernel is the outer product of this with itself.
+ *
+ * @returns 11 weights summing to 1
+ */
+export function riseKernel1d(): Float64Array {
+  const n = 11, sigma = 5, radius = 20, centre = 5;
+  const g = new Float64Array(2 * radius + 1);
+  let s = 0;
+  for (let j = -radius; j <= radius; j++) {
+    g[j + radius] = Math.exp(-0.5 * (j * j) / (sigma * sigma));
+    s += g[j + radius];
+  }
+  const reflect = (k: number): number => {
+    const period = 2 * n;
+    let m = ((k % period) + period) % period;
+    if (m >= n) m = period - m - 1;
+    return m;
+  };
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = -radius; j <= radius; j++) {
+      if (reflect(i + j) === centre) out[i] += g[j + radius] / s;
+    }
+  }
+  return out;
+}
+
+/**
+ * RISE's insertion start: the image filtered with {@linkcode riseKernel1d} along x and y
+ * with zero padding (as `torch.nn.functional.conv2d(x, k, padding=5)` in RISE's code), in
+ * whatever space the image is in (RISE blurs the normalised tensor).
+ *
+ * @param image row-major HWC values
+ * @param height image height
+ * @param width image width
+ * @returns the blurred image (a new array)
+ */
+export function riseBlur(image: Float32Array, height: number, width: number): Float32Array {
+  const c = image.length / (height * width);
+  if (!Number.isInteger(c) || c < 1) {
+    throw new RangeError(`riseBlur: ${image.length} values do not fit ${height} × ${width}`);
+  }
+  const k = riseKernel1d();
+  const r = (k.length - 1) / 2;
+  const pass = (src: Float32Array, alongX: boolean): Float32Array => {
+    const out = new Float32Array(src.length);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        for (let ch = 0; ch < c; ch++) {
+          let s = 0;
+          for (let i = -r; i <= r; i++) {
+            const xx = alongX ? x + i : x, yy = alongX ? y : y + i;
+            if (xx < 0 || xx >= width || yy < 0 || yy >= height) continue; // zero padding
+            s += k[i + r] * src[(yy * width + xx) * c + ch];
+          }
+          out[(y * width + x) * c + ch] = s;
+        }
+      }
+    }
+    return out;
+  };
+  return pass(pass(image, true), false);
+}
+
 function filled(value: number | Float32Array, n: number, what: string): Float32Array {
   if (typeof value === "number") return new Float32Array(n).fill(value);
   if (value.length !== n) throw new RangeError(`${what} has ${value.length} values, expected ${n}`);
@@ -317,6 +415,13 @@ export async function deletionInsertion(
     }
   }
   const sigma = opts.blurSigma ?? defaultBlurSigma(h, w);
+  const startKind = opts.insertionStart ?? "gaussian";
+  if (startKind !== "gaussian" && startKind !== "rise") {
+    throw new RangeError(
+      `deletionInsertion: unknown insertionStart '${String(startKind)}' (gaussian or rise)`,
+    );
+  }
+  const share = opts.shareImages ?? true;
   const delBase = filled(opts.deletionBaseline ?? 0, size, "deletionBaseline");
   const insBase = opts.insertionBaseline === undefined
     ? undefined
@@ -333,7 +438,13 @@ export async function deletionInsertion(
   const total = requests.length * points;
   const buffer = new Float32Array(Math.min(batchSize, total) * size);
   const slots: { curve: number; step: number }[] = [];
-  let scored = 0;
+  let scored = 0; // images run through the model
+  let done = 0; // step images scored or shared
+  // Shared images: the array whose content a step image equals, and the tracked class ->
+  // the step that scores it.
+  const owners = new Map<Float32Array, Map<number, { curve: number; step: number }>>();
+  // Steps whose score is another step's, resolved in creation order at the end.
+  const aliases: { curve: number; step: number; from: { curve: number; step: number } }[] = [];
 
   const flush = async (): Promise<void> => {
     const m = slots.length;
@@ -366,8 +477,9 @@ export async function deletionInsertion(
       curves[curve].y[step] = values[i * classes + cls];
     }
     scored += m;
+    done += m;
     slots.length = 0;
-    opts.onBatch?.(scored, total);
+    opts.onBatch?.(done, total);
   };
 
   for (let ci = 0; ci < requests.length; ci++) {
@@ -379,7 +491,7 @@ export async function deletionInsertion(
     } else if (r.kind === "insertion") {
       let b = insBase ?? blurred.get(r.image);
       if (b === undefined) {
-        b = gaussianBlur(r.image, h, w, sigma);
+        b = startKind === "rise" ? riseBlur(r.image, h, w) : gaussianBlur(r.image, h, w, sigma);
         blurred.set(r.image, b);
       }
       start = b;
@@ -390,11 +502,35 @@ export async function deletionInsertion(
     const order = saliencyOrder(r.map);
     const work = start.slice();
     for (let step = 0; step < points; step++) {
+      let changed = step === 0;
       if (step > 0) {
         const end = Math.min(step * perStep, pixels);
         for (let j = (step - 1) * perStep; j < end; j++) {
           const p = order[j] * c;
-          for (let ch = 0; ch < c; ch++) work[p + ch] = fill[p + ch];
+          for (let ch = 0; ch < c; ch++) {
+            if (!Object.is(work[p + ch], fill[p + ch])) changed = true;
+            work[p + ch] = fill[p + ch];
+          }
+        }
+      }
+      if (share) {
+        // The first step is `start`, the last is `fill` (every pixel replaced).
+        const same = step === 0 ? start : step === points - 1 ? fill : undefined;
+        const owner = same && owners.get(same)?.get(r.classIndex);
+        if (owner) {
+          aliases.push({ curve: ci, step, from: owner });
+          done++;
+          continue;
+        }
+        if (!changed) {
+          aliases.push({ curve: ci, step, from: { curve: ci, step: step - 1 } });
+          done++;
+          continue;
+        }
+        if (same) {
+          let byClass = owners.get(same);
+          if (!byClass) owners.set(same, byClass = new Map());
+          byClass.set(r.classIndex, { curve: ci, step });
         }
       }
       buffer.set(work, slots.length * size);
@@ -403,7 +539,9 @@ export async function deletionInsertion(
     }
   }
   await flush();
+  for (const a of aliases) curves[a.curve].y[a.step] = curves[a.from.curve].y[a.from.step];
   for (const cv of curves) cv.auc = trapezoidAuc(cv.x, cv.y);
+  opts.onStats?.({ images: total, scored });
   return curves;
 }
 

@@ -29,7 +29,12 @@ import { tf } from "../core/tensor.ts";
 import type { PluginOptions } from "../core/types.ts";
 import { centreBaseline } from "./baseline.ts";
 import { bootstrapMean, type MeanCI } from "./bootstrap.ts";
-import { type CurveRequest, deletionInsertion } from "./deletion_insertion.ts";
+import {
+  type CurveRequest,
+  type CurveStats,
+  deletionInsertion,
+  type InsertionStart,
+} from "./deletion_insertion.ts";
 import {
   type Box,
   dilateMask,
@@ -37,6 +42,9 @@ import {
   pointingScore,
   pointingTolerance,
 } from "./pointing.ts";
+
+/** Which map the energy-based pointing game sums (see `ScoringOptions.energy`). */
+export type EnergyMap = "minmax" | "raw";
 
 /** Method name used for the centre-baseline row. */
 export const CENTRE_BASELINE = "centre-baseline";
@@ -87,8 +95,27 @@ export interface ScoringOptions {
    * other metrics use every sample. Default: all samples.
    */
   curveSamples?: number;
-  /** Pointing tolerance in pixels (default `15 · min(H, W) / 224`). */
+  /**
+   * Pointing tolerance in pixels at the model input (default `15 · min(H, W) / 224`:
+   * TorchRay's pointing game uses 15 px at 224 × 224).
+   */
   tolerance?: number;
+  /** Layer every method works on (default: each method's own default layer). */
+  layer?: string;
+  /** Layer per method name (as given in `methods`), before `layer`. */
+  layers?: Readonly<Record<string, string>>;
+  /**
+   * The map the energy-based pointing game sums (only positive values count in both):
+   * `"minmax"` (default): the map as `explain` returns it, min-max normalised to [0, 1]
+   * before and after resizing; `"raw"`: the method's map resized without normalisation
+   * (then every metric uses the raw maps; pointing and the curves depend only on the order
+   * of the values, so they barely change).
+   */
+  energy?: EnergyMap;
+  /** Insertion start: `"gaussian"` (default) or `"rise"` (see `deletionInsertion`). */
+  insertionStart?: InsertionStart;
+  /** Score step images known to be equal only once (default true; same figures). */
+  shareImages?: boolean;
   /** Bootstrap seed (default 0). */
   seed?: number;
   /** Bootstrap resamples (default 1000). */
@@ -127,7 +154,13 @@ export interface EvalRowSpec {
 export function evalRowSpecs(
   opts: Pick<
     ScoringOptions,
-    "methods" | "extrapolators" | "methodOptions" | "extrapolatorOptions" | "baseline"
+    | "methods"
+    | "extrapolators"
+    | "methodOptions"
+    | "extrapolatorOptions"
+    | "baseline"
+    | "layer"
+    | "layers"
   >,
 ): EvalRowSpec[] {
   const rows: EvalRowSpec[] = [];
@@ -138,6 +171,7 @@ export function evalRowSpecs(
         extrapolator: ex,
         request: {
           method,
+          layer: opts.layers?.[method] ?? opts.layer,
           extrapolator: ex === "none" ? undefined : ex,
           methodOptions: opts.methodOptions?.[method],
           extrapolatorOptions: ex === "none" ? undefined : opts.extrapolatorOptions?.[ex],
@@ -155,6 +189,8 @@ export interface EvalRow {
   method: string;
   /** Extrapolator name, `"none"` for none. */
   extrapolator: string;
+  /** Layer the method worked on (absent for the centre baseline). */
+  layer?: string;
   /** Pointing game, ties averaged (higher is better). */
   pointing: MeanCI;
   /** Pointing game, first argmax (higher is better). */
@@ -191,10 +227,29 @@ export interface EvalResult {
   resamples: number;
   /** Bootstrap seed. */
   seed: number;
+  /** The map the energy pointing game summed. */
+  energyMap: EnergyMap;
+  /** The insertion start. */
+  insertionStart: InsertionStart;
+  /** Deletion / insertion work: step images, images run through the model, seconds. */
+  curveWork: CurveWork;
   /** One row per method × extrapolator, then the centre baseline. */
   rows: EvalRow[];
   /** Wall time of the whole evaluation, in seconds. */
   seconds: number;
+}
+
+/** Deletion / insertion work of an evaluation (throughput = `scored / seconds`). */
+export interface CurveWork extends CurveStats {
+  /** Seconds spent computing curves. */
+  seconds: number;
+}
+
+/** Adds one call's stats to a running total. */
+export function addCurveWork(total: CurveWork, s: CurveStats, seconds: number): void {
+  total.images += s.images;
+  total.scored += s.scored;
+  total.seconds += seconds;
 }
 
 /** Pointing and energy scores of one map. */
@@ -235,6 +290,7 @@ export function localisationScores(
 interface RowAcc {
   method: string;
   extrapolator: string;
+  layer?: string;
   request?: ExplainRequest;
   pointing: number[];
   pointingFirst: number[];
@@ -298,6 +354,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
   const seed = opts.seed ?? 0;
   const resamples = opts.resamples ?? 1000;
   const extrapolators = opts.extrapolators ?? ["none"];
+  const energyMap = opts.energy ?? "minmax";
+  const insertionStart = opts.insertionStart ?? "gaussian";
+  const work: CurveWork = { images: 0, scored: 0, seconds: 0 };
   if (opts.methods.length === 0 && opts.baseline === false) {
     throw new RangeError("evaluate: no methods and no baseline: nothing to evaluate");
   }
@@ -350,8 +409,10 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
         const [ex] = await explainMany(session, x, [row.request], {
           targets,
           registry: opts.registry,
+          normalize: energyMap === "raw" ? "none" : "minmax",
         });
         row.ms += performance.now() - tb;
+        row.layer ??= ex[0]?.layer;
         const mp: ArrayLike<number>[] = new Array(m);
         for (const e of ex) mp[e.image] = e.map;
         maps.push(mp);
@@ -373,6 +434,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
       });
     });
     const withCurves = Math.max(0, Math.min(m, curveSamples - n));
+    const tc = performance.now();
     const done = await deletionInsertion(session, curves, {
       height: h,
       width: w,
@@ -380,6 +442,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
       batchSize: opts.batchSize ?? 32,
       deletionBaseline: opts.deletionBaseline,
       blurSigma: opts.blurSigma,
+      insertionStart,
+      shareImages: opts.shareImages,
+      onStats: (st) => addCurveWork(work, st, (performance.now() - tc) / 1000),
     });
     let k = 0;
     for (const row of rows) {
@@ -401,9 +466,13 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
     curveSamples: Math.min(n, curveSamples),
     resamples,
     seed,
+    energyMap,
+    insertionStart,
+    curveWork: work,
     rows: rows.map((r) => ({
       method: r.method,
       extrapolator: r.extrapolator,
+      layer: r.layer,
       pointing: ci(r.pointing),
       pointingFirst: ci(r.pointingFirst),
       energy: ci(r.energy),
@@ -435,6 +504,7 @@ export function formatEvalTable(r: EvalResult, digits = 3): string {
   const head = [
     "method",
     "extrapolator",
+    "layer",
     "pointing ↑",
     "pointing (first) ↑",
     "energy ↑",
@@ -444,7 +514,7 @@ export function formatEvalTable(r: EvalResult, digits = 3): string {
   ];
   const lines = [
     `| ${head.join(" | ")} |`,
-    `|${head.map((_, i) => (i < 2 ? "---" : "--:")).join("|")}|`,
+    `|${head.map((_, i) => (i < 3 ? "---" : "--:")).join("|")}|`,
   ];
   for (const row of r.rows) {
     lines.push(
@@ -452,6 +522,7 @@ export function formatEvalTable(r: EvalResult, digits = 3): string {
         [
           row.method,
           row.extrapolator,
+          row.layer ?? "",
           cell(row.pointing),
           cell(row.pointingFirst),
           cell(row.energy),
@@ -463,4 +534,17 @@ export function formatEvalTable(r: EvalResult, digits = 3): string {
     );
   }
   return lines.join("\n");
+}
+
+/**
+ * One line about the deletion / insertion work: step images, how many were run through
+ * the model (the rest shared), seconds and throughput.
+ *
+ * @param w the work of an evaluation ({@linkcode EvalResult.curveWork})
+ * @returns e.g. `deletion/insertion: 3120 step images, 3082 scored in 14.2 s (217 images/s)`
+ */
+export function formatCurveWork(w: CurveWork): string {
+  const rate = w.seconds > 0 ? ` (${(w.scored / w.seconds).toFixed(0)} images/s)` : "";
+  return `deletion/insertion: ${w.images} step images, ${w.scored} scored in ` +
+    `${w.seconds.toFixed(1)} s${rate}`;
 }

@@ -123,7 +123,7 @@ export const smoothGrad: SaliencyMethod = {
       const flat = x.reshape([n, -1]);
       return flat.max(1).sub(flat.min(1)).mul(noise);
     });
-    const sigmas = Array.from(sigma.dataSync());
+    const sigmas = Array.from(await sigma.data());
     sigma.dispose();
     const normal = normalGenerator(Number(ctx.options.seed ?? 0));
     const perForward = Math.max(1, Math.floor(batchSize / n));

@@ -25,6 +25,8 @@ import {
   gaussianBlur,
   pointingGame,
   pointingTolerance,
+  riseBlur,
+  riseKernel1d,
   saliencyOrder,
   type Scorer,
   trapezoidAuc,
@@ -173,13 +175,105 @@ Deno.test("deletion/insertion: batching does not change curves; one model call p
   const ref = await deletionInsertion(regionMean, reqs, { ...curveOpts, batchSize: 32 });
   for (const batchSize of [1, 3, 4, 7]) {
     calls = 0;
-    const got = await deletionInsertion(regionMean, reqs, { ...curveOpts, batchSize });
+    const got = await deletionInsertion(regionMean, reqs, {
+      ...curveOpts,
+      batchSize,
+      shareImages: false,
+    });
     assertEquals(calls, Math.ceil(10 / batchSize));
     assertEquals(got.map((c) => Array.from(c.y)), ref.map((c) => Array.from(c.y)));
   }
   const before = tf.memory().numTensors;
   await deletionInsertion(regionMean, reqs, curveOpts);
   assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("deletion/insertion: equal step images are scored once per class, same curves", async () => {
+  // A scorer that counts the images it sees and scores class k by a per-class weighting,
+  // so that sharing an image between classes would show.
+  let seen = 0;
+  const scorer: Scorer = (x) => {
+    seen += x.shape[0];
+    return tf.tidy(() => {
+      const m = x.mean([1, 2, 3]).reshape([-1, 1]);
+      return tf.concat([m, m.mul(-2), m.square()], 1) as tf.Tensor2D;
+    });
+  };
+  const n = 16;
+  const img = (seed: number): Float32Array =>
+    Float32Array.from({ length: n * n * 3 }, (_, i) => 1 + ((i * 7919 + seed * 104729) % 97));
+  const a = img(1), b = img(2);
+  const map1 = Float32Array.from({ length: n * n }, (_, i) => (i * 37) % 16);
+  const map2 = Float32Array.from({ length: n * n }, (_, i) => (i * 11) % 16);
+  const reqs = [a, b].flatMap((image, k) =>
+    [map1, map2].flatMap((map) =>
+      [0, 1, 2].flatMap((classIndex) => [
+        { kind: "deletion" as const, image, map, classIndex },
+        { kind: "insertion" as const, image, map, classIndex: (classIndex + k) % 3 },
+      ])
+    )
+  );
+  const opts = { height: n, width: n, steps: 4, output: "raw" as const };
+  const stats: { images: number; scored: number }[] = [];
+  const shared = await deletionInsertion(scorer, reqs, { ...opts, onStats: (x) => stats.push(x) });
+  const sharedSeen = seen;
+  seen = 0;
+  const plain = await deletionInsertion(scorer, reqs, { ...opts, shareImages: false });
+  assertEquals(shared.map((c) => Array.from(c.y)), plain.map((c) => Array.from(c.y)));
+  assertEquals(seen, reqs.length * 5);
+  assertEquals(stats, [{ images: reqs.length * 5, scored: sharedSeen }]);
+  // Per (image, class): the image once (deletion start = insertion end), the blurred start
+  // once; per class the fully deleted image once; the 3 middle steps of every curve.
+  assertEquals(sharedSeen, 2 * 3 + 2 * 3 + 3 + reqs.length * 3);
+  // A step that changes nothing reuses the previous score (inserting into the image itself).
+  seen = 0;
+  const [same] = await deletionInsertion(
+    scorer,
+    [{ kind: "insertion", image: a, map: map1, classIndex: 0 }],
+    { ...opts, insertionBaseline: a },
+  );
+  assertEquals(seen, 1);
+  assert(same.y.every((v) => v === same.y[0]), "flat curve");
+});
+
+Deno.test("deletion/insertion: RISE's insertion start (11-tap kernel, zero padding)", async () => {
+  const k = riseKernel1d();
+  assertEquals(k.length, 11);
+  assertAlmostEquals(k.reduce((s, v) => s + v, 0), 1, 1e-12); // it sums to 1
+  for (let i = 0; i < 5; i++) {
+    assertAlmostEquals(k[i], k[10 - i], 1e-15);
+    assert(k[i] < k[i + 1], "peaks at the centre");
+  }
+  // σ = 5 on 11 samples with the reflected tails folded back in: nearly flat. Reference:
+  // numpy, the impulse padded by 20 in 'symmetric' mode (= scipy's 'reflect') and
+  // correlated with the normalised 41-tap Gaussian, as gaussian_filter1d(σ = 5) does.
+  const ref = [
+    0.08795814577727815,
+    0.08889611977709483,
+    0.09047419654910867,
+    0.09219111781938807,
+    0.09348938844291409,
+    0.0939820632684325,
+  ];
+  ref.forEach((v, i) => assertAlmostEquals(k[i], v, 1e-12));
+  const n = 24;
+  const flat = new Float32Array(n * n * 3).fill(2);
+  const b = riseBlur(flat, n, n);
+  // Away from the border (>= 5 px) a constant stays; at the border zero padding darkens it.
+  assertAlmostEquals(b[(12 * n + 12) * 3], 2, 1e-5);
+  assertAlmostEquals(b[(0 * n + 12) * 3], 2 * (k[5] + k[6] + k[7] + k[8] + k[9] + k[10]), 1e-5);
+  assert(b[0] < b[(0 * n + 12) * 3], "corners darkest");
+  // The option reaches the curves: the insertion start differs, nothing else.
+  const image = Float32Array.from({ length: n * n * 3 }, (_, i) => (i % 5) / 5);
+  const map = Float32Array.from({ length: n * n }, (_, i) => i % 7);
+  const req = [{ kind: "insertion" as const, image, map, classIndex: 0 }];
+  const mean: Scorer = (x) => tf.tidy(() => x.mean([1, 2, 3]).reshape([-1, 1]) as tf.Tensor2D);
+  const o = { height: n, width: n, steps: 4, output: "raw" as const };
+  const [g] = await deletionInsertion(mean, req, o);
+  const [r] = await deletionInsertion(mean, req, { ...o, insertionStart: "rise" });
+  assert(g.y[0] !== r.y[0], "another start");
+  assertAlmostEquals(r.y[0], riseBlur(image, n, n).reduce((s, v) => s + v, 0) / image.length, 1e-5);
+  assertEquals(r.y[4], g.y[4]);
 });
 
 Deno.test("deletion/insertion: order, steps, trapezoid and blur helpers", () => {

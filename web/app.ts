@@ -4,7 +4,11 @@
  * download. All computing happens in `web/worker.ts`.
  *
  * URL parameters preset the controls: `backend`, `threads`, `model`, `sample`, `methods`
- * (comma-separated), `extrapolator`, `colormap`, `opacity` (0..1).
+ * (comma-separated), `extrapolator`, `layer`, `colormap`, `opacity` (0..1). A `backend`
+ * this browser does not offer is still tried, and the page says why it fell back to wasm.
+ *
+ * Status, errors and the buttons sit in a sticky header; results dim while work is under
+ * way or when they no longer match the input (a failed image), and Cancel stops the worker.
  *
  * For tests, the page's state is readable as `globalThis.gradualPlayground`
  * ({@linkcode PlaygroundState}).
@@ -15,17 +19,18 @@
 import { encodePng, type Rgba8Image } from "../core/image.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { figure, overlay } from "../render/compose.ts";
-import type {
-  BackendReport,
-  Catalog,
-  CatalogModel,
-  FromWorker,
-  ModelReport,
-  ModelSource,
-  PlaygroundBackend,
-  PlaygroundPreprocess,
-  ResultReport,
-  ToWorker,
+import {
+  type BackendReport,
+  type Catalog,
+  type CatalogModel,
+  type FromWorker,
+  type ModelReport,
+  type ModelSource,
+  type PlaygroundBackend,
+  type PlaygroundPreprocess,
+  PRETTY_NAMES,
+  type ResultReport,
+  type ToWorker,
 } from "./protocol.ts";
 
 /** What the page exposes as `globalThis.gradualPlayground` (read by the browser test). */
@@ -42,6 +47,12 @@ export interface PlaygroundState {
   workerResources: string[];
   /** The last error message. */
   error: string | null;
+  /** The notice shown above the page (backend fallback), if any. */
+  notice: string | null;
+  /** The file name the Download button would use, or null when it is disabled. */
+  downloadName: string | null;
+  /** Explain times per backend, ms (the first run on a backend included). */
+  backendTimes: Record<string, number[]>;
 }
 
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -64,7 +75,13 @@ const ui = {
   opacity: $<HTMLInputElement>("opacity"),
   opacityValue: $<HTMLOutputElement>("opacity-value"),
   run: $<HTMLButtonElement>("run"),
+  cancel: $<HTMLButtonElement>("cancel"),
   download: $<HTMLButtonElement>("download"),
+  notice: $<HTMLElement>("notice"),
+  backendNote: $<HTMLElement>("backend-note"),
+  modelNote: $<HTMLElement>("model-note"),
+  layer: $<HTMLSelectElement>("layer"),
+  main: document.querySelector("main") as HTMLElement,
   progress: $<HTMLProgressElement>("progress"),
   status: $<HTMLElement>("status"),
   figure: $<HTMLElement>("figure"),
@@ -80,6 +97,9 @@ const exposed: PlaygroundState = {
   result: null,
   workerResources: [],
   error: null,
+  notice: null,
+  downloadName: null,
+  backendTimes: {},
 };
 (globalThis as unknown as { gradualPlayground: PlaygroundState }).gradualPlayground = exposed;
 
@@ -92,6 +112,10 @@ let modelSource: ModelSource | null = null;
 let modelName = "";
 let image: { bytes: Uint8Array; name: string } | null = null;
 let shown: ResultReport | null = null;
+/** The image of the result shown (what Download names the figure after). */
+let shownImage: { bytes: Uint8Array; name: string } | null = null;
+/** Whether the current model is a built-in one (it knows only the scene classes). */
+let builtinModel = false;
 let workerReady = false;
 let pluginsListed = false;
 let modelReady = false;
@@ -103,6 +127,7 @@ function setState(state: string, text: string, done?: number, total?: number): v
   exposed.state = state;
   document.body.dataset.state = state;
   ui.status.textContent = text;
+  ui.cancel.hidden = state !== "busy";
   if (done !== undefined && total !== undefined && total > 0) {
     ui.progress.max = total;
     ui.progress.value = done;
@@ -117,7 +142,22 @@ function setState(state: string, text: string, done?: number, total?: number): v
 function fail(message: string): void {
   exposed.error = message;
   setState("error", message);
+  markStale();
   console.error(`gradual playground: ${message}`);
+}
+
+function notice(text: string | null): void {
+  exposed.notice = text;
+  ui.notice.hidden = text === null;
+  ui.notice.textContent = text ?? "";
+}
+
+/** Dims the results and disables Download when they do not match the current input. */
+function markStale(): void {
+  const current = shown !== null && shownImage !== null && image === shownImage;
+  ui.main.classList.toggle("stale", shown !== null && !current);
+  ui.download.disabled = !current;
+  exposed.downloadName = current ? figureName() : null;
 }
 
 function send(msg: ToWorker): void {
@@ -151,6 +191,14 @@ function onWorkerMessage(msg: FromWorker): void {
     case "ready":
       workerReady = true;
       exposed.backend = msg.info;
+      if (msg.info.fallbackFrom) {
+        notice(
+          `${msg.info.fallbackFrom} failed to start here (${
+            msg.info.fallbackReason ?? "unknown reason"
+          }); running on ${msg.info.backend} instead.`,
+        );
+        ui.backend.value = msg.info.backend;
+      }
       showBackend(msg.info);
       fillPlugins(msg.info);
       if (!modelSource) setState("idle", "ready");
@@ -160,8 +208,10 @@ function onWorkerMessage(msg: FromWorker): void {
       modelReady = true;
       exposed.model = msg.info;
       showModel(msg.info);
-      setState("idle", `model loaded in ${msg.info.ms.toFixed(0)} ms`);
-      explainNow();
+      setState("idle", cancelled ? "cancelled" : `model loaded in ${msg.info.ms.toFixed(0)} ms`);
+      if (!cancelled) explainNow();
+      cancelled = false;
+      markStale();
       break;
     case "progress":
       if (msg.id !== undefined && msg.id !== explainRequest && msg.id !== modelRequest) return;
@@ -171,17 +221,30 @@ function onWorkerMessage(msg: FromWorker): void {
     case "result":
       if (msg.result.id !== explainRequest) return;
       shown = msg.result;
+      shownImage = pendingImage;
       exposed.result = msg.result;
+      exposed.error = null;
       draw();
       showTables(msg.result);
-      ui.download.disabled = false;
+      recordTime(msg.result);
       setState("done", `done in ${msg.result.timing.total.toFixed(0)} ms`);
+      markStale();
       break;
     case "resources":
       exposed.workerResources = msg.urls;
       break;
     case "error":
       if (msg.id !== undefined && msg.id !== explainRequest && msg.id !== modelRequest) return;
+      if (
+        (msg.backend === "webgpu" || msg.backend === "webgl") &&
+        (msg.stage === "explain" || msg.stage === "load-model")
+      ) {
+        // The GPU backend broke at run time: say so and go on with wasm.
+        notice(`${msg.backend} failed here (${msg.message}); switched to wasm.`);
+        ui.backend.value = "wasm";
+        startWorker();
+        return;
+      }
       fail(msg.message);
       break;
   }
@@ -194,6 +257,7 @@ function showBackend(info: BackendReport): void {
   }
   if (!info.crossOriginIsolated) text += " (not cross-origin isolated)";
   if (info.fallbackFrom) text += ` (${info.fallbackFrom} failed to start)`;
+  ui.badge.dataset.backend = info.backend;
   ui.badge.textContent = text;
   ui.badge.title = `backend started in ${info.ms.toFixed(0)} ms`;
 }
@@ -210,8 +274,12 @@ function fillPlugins(info: BackendReport): void {
       selectedMethods = new Set(checkedMethods());
       explainNow();
     });
-    label.title = m.description;
-    label.append(box, m.name);
+    label.title = m.name;
+    const name = document.createElement("span");
+    name.textContent = PRETTY_NAMES[m.name] ?? m.name;
+    const about = document.createElement("small");
+    about.textContent = shortDescription(m.description);
+    label.append(box, name, about);
     ui.methods.append(label);
   }
   const want = pluginsListed ? ui.extrapolator.value : params.get("extrapolator") ?? "gradual";
@@ -232,7 +300,27 @@ function checkedMethods(): string[] {
     .map((b) => b.value);
 }
 
+/** A plugin description without the name it starts with (`Grad-CAM: ...`). */
+function shortDescription(d: string): string {
+  return d.replace(/^[^:]{1,40}:\s*/, "");
+}
+
 function showModel(info: ModelReport): void {
+  const keepLayer = ui.layer.value || params.get("layer") || "";
+  ui.layer.replaceChildren(
+    new Option(
+      `each method's default${info.defaultLayer ? ` (Grad-CAM family: ${info.defaultLayer})` : ""}`,
+      "",
+    ),
+  );
+  for (const l of info.layers) ui.layer.append(new Option(l, l));
+  ui.layer.value = info.layers.includes(keepLayer) ? keepLayer : "";
+  ui.modelNote.hidden = !builtinModel;
+  if (builtinModel) {
+    ui.modelNote.textContent = `${info.name} knows only the ${info.numClasses} generated shape ` +
+      `classes (${info.labels.join(", ")}): any photo gets one of these labels. To explain ` +
+      "your own images, drop your model's model.json + weight shards (+ labels.json) under Model.";
+  }
   ui.modelInfo.textContent = `${info.name}: ${info.format}, ${info.inputSize[1]}x${
     info.inputSize[0]
   } input, ${info.numClasses} classes, ${info.preprocess} scaling; loaded in ${
@@ -261,6 +349,7 @@ function explainNow(): void {
     return;
   }
   explainRequest = nextId++;
+  pendingImage = image;
   setState("busy", "explaining…");
   const t = ui.target.value;
   send({
@@ -271,7 +360,40 @@ function explainNow(): void {
     methods,
     extrapolator: ui.extrapolator.value,
     target: t === "top1" ? "top1" : Number(t),
+    layer: ui.layer.value || undefined,
   });
+}
+
+/** The image of the explain request in flight. */
+let pendingImage: { bytes: Uint8Array; name: string } | null = null;
+
+/** Stops the work under way: the worker is replaced (the only way to stop a decode). */
+function cancel(): void {
+  // Back to the image of the result shown, so that the restart does not redo the work.
+  image = shownImage;
+  for (const b of ui.samples.querySelectorAll("button")) {
+    b.setAttribute("aria-pressed", String(b.dataset.file === image?.name));
+  }
+  cancelled = true;
+  startWorker();
+  setState("busy", "cancelled; restarting the worker…");
+}
+
+let cancelled = false;
+
+/** Records an explain time and says which backend has been fastest here. */
+function recordTime(r: ResultReport): void {
+  (exposed.backendTimes[r.backend] ??= []).push(r.timing.explain);
+  const best = Object.entries(exposed.backendTimes).map(([b, ts]) => ({
+    b,
+    // The first run on a backend includes its warm-up (shader compilation on GPUs).
+    ms: Math.min(...(ts.length > 1 ? ts.slice(1) : ts)),
+  })).sort((x, y) => x.ms - y.ms);
+  const list = best.map((x) => `${x.b} ${x.ms.toFixed(0)} ms`).join(", ");
+  ui.backendNote.textContent = best.length > 1
+    ? `Fastest here so far: ${best[0].b} (explain times: ${list}).`
+    : `${list} per explanation. Pick another backend to compare; without a GPU, webgl ` +
+      "renders in software and is usually far slower than wasm.";
 }
 
 // --------------------------------------------------------------------------------------------
@@ -295,7 +417,9 @@ function panels(): { title: string; image: Rgba8Image; note: string }[] {
     out.push({
       title: m.title,
       image: overlay(r.image, m.map, m.width, m.height, ui.colormap.value, alpha()),
-      note: `${cls} · ${m.ms.toFixed(1)} ms`,
+      note: `${cls} · layer ${m.layer}\n${m.ms.toFixed(1)} ms + ${
+        r.timing.shared.toFixed(1)
+      } ms shared forward pass`,
     });
   }
   return out;
@@ -346,13 +470,19 @@ function showTables(r: ResultReport): void {
   ui.timing.tBodies[0].replaceChildren();
   row(ui.timing, ["decode + resize", `${r.timing.decode.toFixed(1)} ms`], [1]);
   row(ui.timing, ["classify (forward)", `${r.timing.classify.toFixed(1)} ms`], [1]);
-  for (const m of r.maps) row(ui.timing, [m.title, `${m.ms.toFixed(1)} ms`], [1]);
-  const methods = r.maps.reduce((s, m) => s + m.ms, 0);
-  row(ui.timing, ["shared forward pass + rest", `${(r.timing.explain - methods).toFixed(1)} ms`], [
-    1,
-  ]);
+  row(ui.timing, [
+    "shared by all maps (forward pass, resizing, read-back)",
+    `${r.timing.shared.toFixed(1)} ms`,
+  ], [1]);
+  for (const m of r.maps) row(ui.timing, [`${m.title} (${m.layer})`, `${m.ms.toFixed(1)} ms`], [1]);
   row(ui.timing, ["total", `${r.timing.total.toFixed(1)} ms`], [1]);
   row(ui.timing, ["backend", r.backend]);
+}
+
+/** The figure's file name: the shown result's image and model. */
+function figureName(): string {
+  const base = (shownImage?.name ?? "image").replace(/\.[^.]*$/, "");
+  return `gradual-${base}-${modelName}.png`.replace(/[^\w.-]+/g, "_");
 }
 
 async function downloadFigure(): Promise<void> {
@@ -365,8 +495,7 @@ async function downloadFigure(): Promise<void> {
   );
   const a = document.createElement("a");
   a.href = url;
-  const base = (image?.name ?? "image").replace(/\.[^.]*$/, "");
-  a.download = `gradual-${base}-${modelName}.png`.replace(/[^\w.-]+/g, "_");
+  a.download = figureName();
   a.click();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
@@ -376,6 +505,7 @@ async function downloadFigure(): Promise<void> {
 // --------------------------------------------------------------------------------------------
 
 function pickModel(m: CatalogModel): void {
+  builtinModel = m.builtin;
   loadModel({
     kind: "url",
     name: m.name,
@@ -389,6 +519,7 @@ function useModelFiles(files: File[]): void {
   if (files.length === 0) return;
   const json = files.find((f) => f.name.toLowerCase().endsWith(".json"));
   ui.model.value = "";
+  builtinModel = false;
   loadModel({
     kind: "files",
     files,
@@ -398,6 +529,7 @@ function useModelFiles(files: File[]): void {
 
 async function useImage(bytes: Uint8Array, name: string): Promise<void> {
   image = { bytes, name };
+  markStale();
   for (const b of ui.samples.querySelectorAll("button")) {
     b.setAttribute("aria-pressed", String(b.dataset.file === name));
   }
@@ -452,6 +584,8 @@ function wire(): void {
   ui.extrapolator.addEventListener("change", explainNow);
   ui.target.addEventListener("change", explainNow);
   ui.run.addEventListener("click", explainNow);
+  ui.cancel.addEventListener("click", cancel);
+  ui.layer.addEventListener("change", explainNow);
   ui.download.addEventListener("click", () => {
     downloadFigure().catch((e) => fail(String(e)));
   });
@@ -493,7 +627,8 @@ async function main(): Promise<void> {
   webgl.disabled = !webglAvailable();
   if (webgl.disabled) webgl.textContent += " (not offered by this browser)";
   const b = params.get("backend");
-  if (b && [...ui.backend.options].some((o) => o.value === b && !o.disabled)) ui.backend.value = b;
+  // Asked for by name: tried even when not offered, so the page can say why it fell back.
+  if (b && [...ui.backend.options].some((o) => o.value === b)) ui.backend.value = b;
   wire();
 
   const res = await fetch(new URL("../api/catalog.json", location.href));

@@ -87,4 +87,64 @@ export interface HeadlessReport {
   pageErrors: string[];
   /** The downloaded figure: size in bytes and whether it starts with the PNG signature. */
   download: { bytes: number; png: boolean; width: number; height: number } | null;
+  /** The extra cases of `runHeadless({ scenario })`, when asked for. */
+  scenario?: ScenarioReport;
+}
+
+/** The page's layout at one viewport width. */
+export interface LayoutReport {
+  /** Viewport width, px. */
+  viewport: number;
+  /** The page's scroll width (more than `viewport` = sideways scrolling). */
+  pageWidth: number;
+  /** Width of the results figure, px. */
+  figureWidth: number;
+  /** Width of the widest map canvas, px. */
+  canvasWidth: number;
+  /** Whether the Explain button and the status line are inside the viewport. */
+  buttonsInView: boolean;
+  /** After scrolling to the bottom: the header's top (0 = stuck) and the status in view. */
+  afterScroll: { headerTop: number; statusInView: boolean; scrollY: number };
+  /** The screenshot written. */
+  screenshot: string;
+}
+
+/** What one page state looked like after an action of the scenario. */
+export interface CaseReport {
+  /** Page state (`done`, `error`, `idle`). */
+  state: string;
+  /** Error message, if any. */
+  error: string | null;
+  /** The notice above the page, if any. */
+  notice: string | null;
+  /** Model name and its first labels. */
+  model: { name: string; labels: string[] } | null;
+  /** Backend in use, and the one it fell back from. */
+  backend: { backend: string; fallbackFrom?: string; fallbackReason?: string } | null;
+  /** Titles and layers of the maps shown. */
+  maps: { title: string; layer: string }[];
+  /** Top class labels shown. */
+  top: string[];
+  /** Whether Download is enabled, and the file name it would use. */
+  download: { enabled: boolean; name: string | null };
+  /** Whether the results are dimmed as stale. */
+  stale: boolean;
+  /** The status line's text. */
+  status: string;
+  /** The built-in model's note next to the results (empty when hidden). */
+  modelNote: string;
+}
+
+/** The extra browser cases (layouts, dropped model, bad file, backend fallback). */
+export interface ScenarioReport {
+  /** Layout at 1440 px and at 375 px. */
+  layouts: LayoutReport[];
+  /** After dropping model.json + shards + labels.json. */
+  droppedModel: CaseReport;
+  /** After picking a file that is not an image. */
+  badFile: CaseReport;
+  /** A page loaded with `backend=webgpu` (falls back to wasm where no adapter exists). */
+  webgpu: CaseReport;
+  /** After Cancel pressed during an explanation. */
+  cancel: CaseReport;
 }

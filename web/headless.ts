@@ -7,15 +7,27 @@
  *
  * Usage: `deno run --allow-net=127.0.0.1 --allow-read --allow-write --allow-run --allow-env
  * --allow-sys web/headless.ts [--model NAME] [--sample FILE] [--methods a,b]
- * [--extrapolator NAME] [--backend wasm] [--timeout MS] [--no-build] [--out result.json]`
+ * [--extrapolator NAME] [--backend wasm] [--timeout MS] [--no-build] [--out result.json]
+ * [--shots DIR --drop-model model.json,shard.bin,labels.json]`; with `--shots`, the extra
+ * cases run too (screenshots at 1440 and 375 px, Cancel, a dropped model, a bad file, a
+ * page asking for WebGPU).
  *
  * @module
  */
-import { findChromium, type HeadlessMap, type HeadlessReport } from "./browser.ts";
+/// <reference lib="dom" />
+import { Buffer } from "node:buffer";
+import {
+  type CaseReport,
+  findChromium,
+  type HeadlessMap,
+  type HeadlessReport,
+  type LayoutReport,
+  type ScenarioReport,
+} from "./browser.ts";
 import { startServer } from "./serve.ts";
 
 export { findChromium };
-export type { HeadlessMap, HeadlessReport };
+export type { CaseReport, HeadlessMap, HeadlessReport, LayoutReport, ScenarioReport };
 
 /** Options of {@linkcode runHeadless}. */
 export interface HeadlessOptions {
@@ -35,6 +47,16 @@ export interface HeadlessOptions {
   build?: boolean;
   /** Give up after this long, ms (default 60000). */
   timeoutMs?: number;
+  /** Also run the extra cases ({@linkcode ScenarioOptions}) after the first result. */
+  scenario?: ScenarioOptions;
+}
+
+/** The extra cases of a headless run. */
+export interface ScenarioOptions {
+  /** Folder for the screenshots (`playground-1440.png`, `playground-375.png`, ...). */
+  shots: string;
+  /** Files to drop as a model: model.json, its shards and labels.json. */
+  dropModel: string[];
 }
 
 /** Flags for a quiet, offline, reproducible headless Chromium. */
@@ -175,7 +197,12 @@ export async function runHeadless(opts: HeadlessOptions): Promise<HeadlessReport
         height: png ? dv.getUint32(20) : 0,
       };
     }
+    let scenario: ScenarioReport | undefined;
+    if (opts.scenario && state.state === "done") {
+      scenario = await runScenario(context, page, url, opts.scenario, timeout);
+    }
     return {
+      scenario,
       url,
       origin,
       state: state.state,
@@ -226,6 +253,9 @@ if (import.meta.main) {
     backend: arg("backend"),
     timeoutMs: arg("timeout") ? Number(arg("timeout")) : undefined,
     build: !Deno.args.includes("--no-build"),
+    scenario: arg("shots")
+      ? { shots: arg("shots")!, dropModel: (arg("drop-model") ?? "").split(",").filter((f) => f) }
+      : undefined,
   });
   const out = arg("out");
   if (out) await Deno.writeTextFile(out, JSON.stringify(report));
@@ -236,4 +266,217 @@ if (import.meta.main) {
     2,
   ));
   Deno.exit(report.state === "done" ? 0 : 1);
+}
+
+// ------------------------------------------------------------------------------------------
+// The extra cases
+// ------------------------------------------------------------------------------------------
+
+/** The parts of playwright's Page the scenario uses. */
+interface ScenarioPage {
+  setViewportSize(s: { width: number; height: number }): Promise<void>;
+  screenshot(o: { path: string; fullPage?: boolean }): Promise<unknown>;
+  evaluate<R, A>(fn: (arg: A) => R, arg: A): Promise<R>;
+  waitForFunction<A>(
+    fn: (arg: A) => boolean,
+    arg: A,
+    o: { timeout: number; polling: number },
+  ): Promise<unknown>;
+  setInputFiles(
+    selector: string,
+    files: string[] | { name: string; mimeType: string; buffer: Buffer },
+  ): Promise<void>;
+  click(selector: string): Promise<void>;
+  goto(url: string, o: { timeout: number }): Promise<unknown>;
+  waitForTimeout(ms: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The page's state as a {@linkcode CaseReport}. */
+function readCase(page: ScenarioPage): Promise<CaseReport> {
+  return page.evaluate(() => {
+    interface S {
+      state: string;
+      error: string | null;
+      notice: string | null;
+      downloadName: string | null;
+      model: { name: string; labels: string[] } | null;
+      backend: { backend: string; fallbackFrom?: string; fallbackReason?: string } | null;
+      result: {
+        maps: { title: string; layer: string }[];
+        top: { label: string }[];
+      } | null;
+    }
+    const s = (globalThis as unknown as { gradualPlayground: S }).gradualPlayground;
+    const el = (id: string) => document.getElementById(id)!;
+    return {
+      state: s.state,
+      error: s.error,
+      notice: s.notice,
+      model: s.model && { name: s.model.name, labels: s.model.labels.slice(0, 10) },
+      backend: s.backend && {
+        backend: s.backend.backend,
+        fallbackFrom: s.backend.fallbackFrom,
+        fallbackReason: s.backend.fallbackReason,
+      },
+      maps: (s.result?.maps ?? []).map((m) => ({ title: m.title, layer: m.layer })),
+      top: (s.result?.top ?? []).map((t) => t.label),
+      download: {
+        enabled: !(el("download") as HTMLButtonElement).disabled,
+        name: s.downloadName,
+      },
+      stale: document.querySelector("main")!.classList.contains("stale"),
+      status: el("status").textContent ?? "",
+      modelNote: el("model-note").hidden ? "" : el("model-note").textContent ?? "",
+    };
+  }, null);
+}
+
+/** Waits until the page settles (`done`, `error` or `idle`) after `changed` holds. */
+async function settle(
+  page: ScenarioPage,
+  timeout: number,
+  since: { resultId: number; modelName: string | null },
+  want: "result" | "error" | "model" | "idle",
+): Promise<void> {
+  await page.waitForFunction(
+    ({ since, want }) => {
+      const s = (globalThis as unknown as {
+        gradualPlayground?: {
+          state: string;
+          result: { id: number } | null;
+          model: { name: string } | null;
+        };
+      }).gradualPlayground;
+      if (!s) return false;
+      if (s.state === "error") return true;
+      if (want === "result") return s.state === "done" && (s.result?.id ?? -1) !== since.resultId;
+      if (want === "model") {
+        return s.state === "done" && s.model?.name !== since.modelName &&
+          (s.result?.id ?? -1) !== since.resultId;
+      }
+      if (want === "idle") return s.state === "idle" || s.state === "done";
+      return false;
+    },
+    { since, want },
+    { timeout, polling: 50 },
+  );
+}
+
+function marks(page: ScenarioPage): Promise<{ resultId: number; modelName: string | null }> {
+  return page.evaluate(() => {
+    const s = (globalThis as unknown as {
+      gradualPlayground: { result: { id: number } | null; model: { name: string } | null };
+    }).gradualPlayground;
+    return { resultId: s.result?.id ?? -1, modelName: s.model?.name ?? null };
+  }, null);
+}
+
+async function layout(page: ScenarioPage, width: number, shot: string): Promise<LayoutReport> {
+  await page.setViewportSize({ width, height: width < 600 ? 812 : 900 });
+  await page.waitForTimeout(300);
+  await page.evaluate(() => scrollTo(0, 0), null);
+  await page.screenshot({ path: shot, fullPage: true });
+  const r = await page.evaluate(() => {
+    const inView = (id: string) => {
+      const b = document.getElementById(id)!.getBoundingClientRect();
+      return b.width > 0 && b.top >= 0 && b.bottom <= innerHeight && b.left >= 0 &&
+        b.right <= innerWidth;
+    };
+    const canvases = [...document.querySelectorAll("#figure canvas")].map((c) =>
+      c.getBoundingClientRect().width
+    );
+    return {
+      viewport: innerWidth,
+      pageWidth: document.documentElement.scrollWidth,
+      figureWidth: document.getElementById("figure")!.getBoundingClientRect().width,
+      canvasWidth: Math.max(0, ...canvases),
+      buttonsInView: inView("run") && inView("status"),
+    };
+  }, null);
+  await page.evaluate(() => scrollTo(0, document.documentElement.scrollHeight), null);
+  await page.waitForTimeout(100);
+  const afterScroll = await page.evaluate(() => {
+    const h = document.querySelector("header")!.getBoundingClientRect();
+    const st = document.getElementById("status")!.getBoundingClientRect();
+    return {
+      headerTop: h.top,
+      statusInView: st.top >= 0 && st.bottom <= innerHeight,
+      scrollY: scrollY,
+    };
+  }, null);
+  await page.screenshot({ path: shot.replace(/\.png$/, "-scrolled.png") });
+  await page.evaluate(() => scrollTo(0, 0), null);
+  return { ...r, afterScroll, screenshot: shot };
+}
+
+/**
+ * The extra cases, on the page that showed its first result: layouts and screenshots at
+ * 1440 and 375 px, a dropped model with labels.json, a file that is not an image, Cancel
+ * during an explanation, and a second page asking for WebGPU.
+ */
+async function runScenario(
+  context: { newPage(): Promise<unknown> },
+  page0: unknown,
+  url: string,
+  opts: ScenarioOptions,
+  timeout: number,
+): Promise<ScenarioReport> {
+  const page = page0 as ScenarioPage;
+  await Deno.mkdir(opts.shots, { recursive: true });
+  const layouts = [
+    await layout(page, 1440, `${opts.shots}/playground-1440.png`),
+    await layout(page, 375, `${opts.shots}/playground-375.png`),
+  ];
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  // Cancel while a run is under way (the worker is replaced; the shown maps stay).
+  let m = await marks(page);
+  await page.click("#run");
+  await page.click("#cancel");
+  await page.waitForFunction(
+    () => {
+      const s = (globalThis as unknown as { gradualPlayground: { state: string } })
+        .gradualPlayground;
+      return s.state === "idle" || s.state === "error" || s.state === "done";
+    },
+    null,
+    { timeout, polling: 50 },
+  );
+  const cancel = await readCase(page);
+
+  // A dropped model with its labels.json.
+  m = await marks(page);
+  await page.setInputFiles("#model-files", opts.dropModel);
+  await settle(page, timeout, m, "model");
+  const droppedModel = await readCase(page);
+
+  // A file that is not an image.
+  m = await marks(page);
+  await page.setInputFiles("#image-file", {
+    name: "broken.png",
+    mimeType: "image/png",
+    buffer: Buffer.from("this is not a PNG file"),
+  });
+  await settle(page, timeout, m, "error");
+  const badFile = await readCase(page);
+
+  // WebGPU asked for by name: used where an adapter exists, else wasm and a notice.
+  const gpuPage = await context.newPage() as ScenarioPage;
+  try {
+    await gpuPage.goto(url.replace(/backend=[a-z]+/, "backend=webgpu"), { timeout });
+    await gpuPage.waitForFunction(
+      () => {
+        const s = (globalThis as unknown as { gradualPlayground?: { state: string } })
+          .gradualPlayground;
+        return s !== undefined && (s.state === "done" || s.state === "error");
+      },
+      null,
+      { timeout, polling: 50 },
+    );
+    const webgpu = await readCase(gpuPage);
+    return { layouts, droppedModel, badFile, webgpu, cancel };
+  } finally {
+    await gpuPage.close();
+  }
 }

@@ -76,6 +76,8 @@ export type ToWorker =
     extrapolator: string;
     /** Class index to explain, or `"top1"`. */
     target: number | "top1";
+    /** Layer every method works on (absent: each method's default). */
+    layer?: string;
   };
 
 /** A plugin as listed to the page. */
@@ -98,6 +100,8 @@ export interface BackendReport {
   simd: boolean;
   /** The backend asked for, when it failed to start and wasm runs instead. */
   fallbackFrom?: string;
+  /** Why it failed to start (e.g. `no WebGPU adapter found`). */
+  fallbackReason?: string;
   /** Whether the page is cross-origin isolated (needed for wasm threads). */
   crossOriginIsolated: boolean;
   /** Time to start the backend, ms. */
@@ -124,6 +128,10 @@ export interface ModelReport {
   preprocess: PlaygroundPreprocess;
   /** Load time, ms. */
   ms: number;
+  /** Layers with a spatial output (a method can work on them), in execution order. */
+  layers: string[];
+  /** The graph's default layer for the Grad-CAM family. */
+  defaultLayer?: string;
 }
 
 /** One class with its score. */
@@ -172,8 +180,12 @@ export interface ResultReport {
   classIndex: number;
   /** The maps, in panel order. */
   maps: MapReport[];
-  /** Timings, ms. */
-  timing: { decode: number; classify: number; explain: number; total: number };
+  /**
+   * Timings, ms: decoding, classifying (a forward pass for the top classes), explaining
+   * (all maps), of which `shared` is not any one map's (the forward pass all maps share,
+   * resizing and reading back), and the total.
+   */
+  timing: { decode: number; classify: number; explain: number; shared: number; total: number };
   /** Backend that computed them. */
   backend: string;
 }
@@ -184,7 +196,15 @@ export type FromWorker =
   | { type: "model"; id: number; info: ModelReport }
   | { type: "progress"; id?: number; stage: string; done: number; total: number }
   | { type: "result"; result: ResultReport }
-  | { type: "error"; id?: number; message: string }
+  | {
+    type: "error";
+    id?: number;
+    message: string;
+    /** The backend that was running. */
+    backend?: string;
+    /** What the worker was doing: `init`, `load-model` or `explain`. */
+    stage?: string;
+  }
   | { type: "resources"; urls: string[] };
 
 /** Display names of the built-in plugins (the paper's spelling). */

@@ -70,6 +70,7 @@ async function startBackend(backend: PlaygroundBackend, threads?: number): Promi
   const t0 = performance.now();
   let info: { backend: string; threads: number; simd: boolean };
   let fallbackFrom: string | undefined;
+  let fallbackReason: string | undefined;
   if (backend === "wasm") {
     // The .wasm binaries are copied next to this bundle by web/build.ts.
     tfwasm.setWasmPaths(new URL("./", import.meta.url).href);
@@ -77,18 +78,22 @@ async function startBackend(backend: PlaygroundBackend, threads?: number): Promi
   } else if (backend === "cpu") {
     info = await initBackend({ backend: "cpu" });
   } else {
-    let ok = false;
-    try {
-      ok = await tf.setBackend(backend);
-    } catch {
-      ok = false;
+    let reason: string | undefined;
+    if (backend === "webgpu" && !(await webgpuAdapter())) reason = "no WebGPU adapter found";
+    else {
+      try {
+        if (!(await tf.setBackend(backend))) reason = `${backend} did not start`;
+        else await tf.ready();
+      } catch (e) {
+        reason = errorText(e);
+      }
     }
-    if (ok) {
-      await tf.ready();
+    if (reason === undefined) {
       info = { backend: tf.getBackend(), threads: 1, simd: false };
     } else {
-      // Not offered here after all (e.g. no GPU adapter): run on wasm and say so.
+      // Not usable here after all: run on wasm and say so.
       fallbackFrom = backend;
+      fallbackReason = reason;
       tfwasm.setWasmPaths(new URL("./", import.meta.url).href);
       info = await initBackend({ backend: "wasm", threads });
     }
@@ -103,12 +108,24 @@ async function startBackend(backend: PlaygroundBackend, threads?: number): Promi
   const report: BackendReport = {
     ...info,
     fallbackFrom,
+    fallbackReason,
     crossOriginIsolated: scope.crossOriginIsolated === true,
     ms: performance.now() - t0,
     methods: list(registry.methods()),
     extrapolators: list(registry.extrapolators()),
   };
   post({ type: "ready", info: report });
+}
+
+/** Whether this worker's WebGPU has an adapter (tfjs needs one). */
+async function webgpuAdapter(): Promise<boolean> {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (gpu === undefined) return false;
+  try {
+    return (await gpu.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
 }
 
 /** Loads a model dropped as files: `model.json`, its shards and optionally a labels file. */
@@ -132,9 +149,12 @@ async function loadFromFiles(files: File[]): Promise<{
       modelFile = f;
       modelJson = v as Record<string, unknown>;
     } else {
+      // A URL object: loadLabels reads it as a URL, not as a file path.
       const url = URL.createObjectURL(f);
       try {
-        labels = await loadLabels(url);
+        labels = await loadLabels(new URL(url));
+      } catch (e) {
+        throw new ModelLoadError(`${f.name}: ${errorText(e).replace(/^blob:\S+: /, "")}`);
       } finally {
         URL.revokeObjectURL(url);
       }
@@ -210,8 +230,13 @@ async function loadModel(id: number, source: ModelSource): Promise<void> {
   if (current) current.model.dispose();
   const names = Array.from({ length: numClasses }, (_, i) => labels?.[i] ?? `class ${i}`);
   current = { model, labels: names, preprocess: source.preprocess, inputSize: [h, w] };
+  // Layers a method can work on: those with a spatial [N, h, w, c] output.
+  const graph = session.graph;
+  const layers = graph.nodes.filter((n) => n.outputShape.length === 4).map((n) => n.name);
   const info: ModelReport = {
     name,
+    layers,
+    defaultLayer: graph.defaultTargetLayer,
     format: model instanceof tf.GraphModel ? "graph-model" : "layers-model",
     inputSize: [h, w],
     numClasses,
@@ -222,7 +247,11 @@ async function loadModel(id: number, source: ModelSource): Promise<void> {
   post({ type: "model", id, info });
 }
 
-/** Waits for a map's values where the backend runs asynchronously (webgl, webgpu). */
+/**
+ * Waits for a map's values where the backend runs asynchronously (webgl, webgpu), so that
+ * the method's time is its work, not the time to queue it. Always an asynchronous read:
+ * WebGPU in browsers allows no synchronous one.
+ */
 async function settle(maps: tf.Tensor): Promise<void> {
   if (backendName !== "wasm" && backendName !== "cpu") await maps.data();
 }
@@ -290,16 +319,17 @@ async function runExplain(msg: Extract<ToWorker, { type: "explain" }>): Promise<
           const ex = Object.create(ebase) as {
             -readonly [K in keyof Extrapolator]: Extrapolator[K];
           };
+          // refine is synchronous: on webgl / webgpu its time is the time to queue the
+          // work (the work itself lands in the shared remainder, read asynchronously).
           ex.refine = (maps, ctx): SaliencyMaps => {
             const t = performance.now();
             const out = ebase.refine.call(ebase, maps, ctx);
-            if (backendName !== "wasm" && backendName !== "cpu") out.maps.dataSync();
             times[k] += performance.now() - t;
             return out;
           };
           extrapolator = ex;
         }
-        requests.push({ method: method as SaliencyMethod, extrapolator });
+        requests.push({ method: method as SaliencyMethod, extrapolator, layer: msg.layer });
       }
     }
     const target = msg.target === "top1" ? "top1" : msg.target;
@@ -349,6 +379,7 @@ async function runExplain(msg: Extract<ToWorker, { type: "explain" }>): Promise<
         decode: tDecode,
         classify: tClassify,
         explain: tExplain,
+        shared: Math.max(0, tExplain - times.reduce((a, b) => a + b, 0)),
         total: performance.now() - tStart,
       },
       backend: backendName,
@@ -376,7 +407,13 @@ scope.onmessage = (ev: MessageEvent<ToWorker>) => {
       else if (msg.type === "explain") await runExplain(msg);
       post({ type: "resources", urls: resourceUrls() });
     } catch (e) {
-      post({ type: "error", id: "id" in msg ? msg.id : undefined, message: errorText(e) });
+      post({
+        type: "error",
+        id: "id" in msg ? msg.id : undefined,
+        message: errorText(e),
+        backend: backendName,
+        stage: msg.type,
+      });
     }
   });
 };
