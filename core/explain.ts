@@ -76,7 +76,7 @@ export interface Explanation {
   className?: string;
   /** The class score (logit). */
   score: number;
-  /** Softmax probability of the class. */
+  /** Probability of the class (softmax of the scores; sigmoid for a sigmoid-output model). */
   probability: number;
   /**
    * Whether the map is empty: constant (e.g. all zero, the method found no evidence for the
@@ -174,7 +174,9 @@ export async function explainMany(
   const results: Explanation[][] = plans.map(() => []);
   try {
     const rounds = resolveTargets(opts.targets, pass.scores, opts.labels);
-    const probs = tf.tidy(() => tf.softmax(pass.scores));
+    const probs = tf.tidy(() =>
+      graph.scoreActivation === "sigmoid" ? tf.sigmoid(pass.scores) : tf.softmax(pass.scores)
+    );
     const scoreRows = pass.scores.arraySync() as number[][];
     const probRows = probs.arraySync() as number[][];
     probs.dispose();

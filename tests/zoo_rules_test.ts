@@ -323,3 +323,19 @@ Deno.test("dilated convolutions: gradients and EB through the kernel with its ze
   a.dispose();
   b.dispose();
 });
+
+Deno.test("a sigmoid output (multi-label): scores are its logits, probability its sigmoid", async () => {
+  const m = small([
+    L.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "c" }),
+    L.globalAveragePooling2d({ name: "gap" }),
+    L.dense({ units: 3, activation: "sigmoid", name: "fc" }),
+  ]);
+  const g = sessionOf(m).graph;
+  assertEquals([g.scoreName, g.scoreIsPreSoftmax, g.scoreActivation], ["fc", true, "sigmoid"]);
+  const x = zooInput(1).slice([0, 0, 0, 0], [1, 16, 16, 3]) as tf.Tensor4D;
+  const [e] = await explain(m, x, { method: "grad-cam", targets: [2] });
+  const p = m.predict(x) as tf.Tensor;
+  assertAlmostEquals(e.probability, p.dataSync()[2], 1e-6);
+  tf.dispose([p, x]);
+  m.dispose();
+});
