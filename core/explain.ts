@@ -76,7 +76,7 @@ export interface Explanation {
   className?: string;
   /** The class score (logit). */
   score: number;
-  /** Softmax probability of the class. */
+  /** Probability of the class (softmax of the scores; sigmoid for a sigmoid-output model). */
   probability: number;
   /**
    * Whether the map is empty: constant (e.g. all zero, the method found no evidence for the
@@ -244,7 +244,9 @@ export async function explainMany(
     // Every read is asynchronous (WebGPU in browsers forbids synchronous reads).
     const scoreRows = await pass.scores.array() as number[][];
     const rounds = resolveTargets(opts.targets, scoreRows, opts.labels);
-    const probs = tf.tidy(() => tf.softmax(pass.scores));
+    const probs = tf.tidy(() =>
+      graph.scoreActivation === "sigmoid" ? tf.sigmoid(pass.scores) : tf.softmax(pass.scores)
+    );
     let probRows: number[][];
     try {
       probRows = await probs.array() as number[][];
