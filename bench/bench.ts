@@ -289,7 +289,7 @@ async function main(): Promise<void> {
   const threadCounts = opt("--threads", cores > 1 ? `1,${cores}` : "1").split(",").map(Number);
   const notes: string[] = [];
   const models = opt("--models", "vgg16,shapes-resnet").split(",");
-  const winograd = opt("--winograd", "auto");
+  const winograd = opt("--winograd", "off");
   const file = opt("--json", new URL("results.json", HERE).pathname);
   if (Deno.permissions.querySync({ name: "write", path: file }).state !== "granted") {
     console.error(`bench: no write permission for ${file} (add --allow-write=${file})`);

@@ -96,7 +96,7 @@ Options:
       --plugin P       load a method/extrapolator plugin module (repeatable)
       --backend B      wasm (default) or cpu
       --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
-      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
+      --winograd W     3x3 convolutions by Winograd on wasm: off (default, exact), auto, all
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
   -h, --help           this help
