@@ -124,7 +124,7 @@ Options:
                        the deletion/insertion batches are large enough to share out)
       --no-share       score every deletion/insertion step image, also those known to be
                        equal to another (same figures, slower; for benchmarks)
-      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
+      --winograd W     3x3 convolutions by Winograd on wasm: off (default, exact), auto, all
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
   -h, --help           this help
