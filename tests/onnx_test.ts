@@ -17,7 +17,7 @@ import { assert, assertEquals } from "./_assert.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const DIR = new URL("./fixtures/onnx/", import.meta.url);
-const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny", "grouped_tiny"];
+const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny", "mixed_tiny"];
 
 function readF32(name: string): Float32Array {
   const b = Deno.readFileSync(new URL(name, DIR));

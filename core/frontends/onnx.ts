@@ -12,8 +12,9 @@
  *
  * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
  * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
- * `Clip` (to ReLU / ReLU6), `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
- * `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
+ * `Clip` (to ReLU / ReLU6), `Sigmoid`, `HardSigmoid` and `HardSwish` (as an affine map, a
+ * ReLU6 and, for HardSwish, a multiplication), `Tanh`, `Softmax`, `BatchNormalization`,
+ * `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
  * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Concat`, `Pad`
  * (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one error naming the
  * op and the node.
@@ -349,9 +350,17 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
     const segs = s.path.split(".");
     for (let k = 1; k < segs.length; k++) containers.add(segs.slice(0, k).join("."));
   }
+  // A module written as several ops (SiLU as Sigmoid then Mul): its last op carries the
+  // module's name (the module's output), the others `path/Op`.
+  const last = new Map<string, number>();
+  scoped.forEach((s, i) => s.path !== undefined && last.set(s.path, i));
   const used = new Map<string, number>();
-  return scoped.map((s) => {
-    let name = s.path === undefined ? s.raw : containers.has(s.path) ? `${s.path}/${s.op}` : s.path;
+  return scoped.map((s, i) => {
+    let name = s.path === undefined
+      ? s.raw
+      : containers.has(s.path) || last.get(s.path) !== i
+      ? `${s.path}/${s.op}`
+      : s.path;
     if (s.path === undefined && s.raw.startsWith("/")) name = s.raw.slice(1);
     const k = used.get(name) ?? 0;
     used.set(name, k + 1);
@@ -433,6 +442,29 @@ class OnnxCompiler {
         return one(activationOp(...o, "relu"));
       case "Sigmoid":
         return one(activationOp(...o, "sigmoid"));
+      case "HardSigmoid":
+        return one(...this.hardSigmoid(o, num(a.alpha ?? 0.2), num(a.beta ?? 0.5)));
+      case "HardSwish": {
+        // x * hardsigmoid(x) (alpha 1/6, beta 1/2): the gate as a node of its own, then a Mul.
+        if (data.length !== 1) this.fail(n, name, "expected one data input");
+        const xv = this.values.get(data[0])!;
+        const gate = this.node(
+          `${name}/HardSigmoid`,
+          "HardSigmoid",
+          this.hardSigmoid(
+            [
+              `${name}/HardSigmoid`,
+              "HardSigmoid",
+            ],
+            1 / 6,
+            0.5,
+          ),
+          [xv],
+        );
+        const out = this.node(name, n.opType, [mergeOp(...o, "multiply")], [xv, gate]);
+        this.values.set(n.output[0], out);
+        return;
+      }
       case "Tanh":
         return one(activationOp(...o, "tanh"));
       case "Clip": {
@@ -531,23 +563,47 @@ class OnnxCompiler {
   }
 
   emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
-    const ins = data.map((d) => this.values.get(d)!);
+    const v = this.node(name, n.opType, ops, data.map((d) => this.values.get(d)!));
+    this.values.set(n.output[0], v);
+  }
+
+  /** Adds an executable node fed by `ins`; returns its value. */
+  node(name: string, className: string, ops: Op[], ins: Value[]): Value {
     const probe = tf.tidy(() => {
       let cur = ins.map((v) => v.probe);
       for (const op of ops) cur = [op.forward(cur)];
       return cur[0];
     });
     this.probes.push(probe);
-    this.values.set(n.output[0], { node: name, probe });
     this.nodes.push({
       name,
-      className: n.opType,
+      className,
       inputs: ins.map((v) => v.node),
       outputShape: [null, ...probe.shape.slice(1)],
       ops,
       reducesResolution: ops.some(isStrided),
       hasKernel: ops.some((o) => KERNEL_KINDS.has(o.kind)),
     });
+    return { node: name, probe };
+  }
+
+  /** A scalar the session owns. */
+  scalar(v: number): Tensor {
+    const t = tf.scalar(v);
+    this.owned.push(t);
+    return t;
+  }
+
+  /**
+   * `clip(alpha * x + beta, 0, 1)` as ops of known kinds: an affine map to `6 (alpha x +
+   * beta)`, a ReLU6, and a division by 6.
+   */
+  hardSigmoid(o: Origin, alpha: number, beta: number): Op[] {
+    return [
+      affineOp(...o, { gamma: this.scalar(6 * alpha), beta: this.scalar(6 * beta) }),
+      activationOp(...o, "relu6"),
+      affineOp(...o, { gamma: this.scalar(1 / 6) }),
+    ];
   }
 
   /** Padding of a window op: `same`/`valid` where they match, else explicit amounts. */
