@@ -153,7 +153,10 @@ Deno.test("ONNX: weights in an external data file, and float16 weights, load", a
   const err = maxRel(l2.dataSync(), reference);
   assert(err > 0 && err < 1e-2, `float16 logits differ by ${err}`);
   tf.dispose([l1, l2]);
-  s1.dispose();
+  // Disposing the model frees the weights its sessions were compiled with.
+  const before = tf.memory().numTensors;
+  extModel.dispose();
+  assert(tf.memory().numTensors < before, "the ONNX model's dispose frees its weights");
   s2.dispose();
 });
 

@@ -148,7 +148,10 @@ interface Constant {
   readonly data: Float32Array | Int32Array;
 }
 
-/** A loaded ONNX model: its decoded protobuf and where it came from. */
+/**
+ * A loaded ONNX model: its decoded protobuf and where it came from. Its weights become
+ * tensors when a session compiles it; `dispose` frees them (as a tfjs model's `dispose`).
+ */
 export class OnnxModel {
   /** The decoded `ModelProto`. */
   readonly proto: ModelProto;
@@ -183,8 +186,19 @@ export class OnnxModel {
     return (input?.type?.tensorType?.shape?.dim ?? []).map((d) => num(d.dimValue ?? 0) || 0);
   }
 
-  /** Nothing to free: weights become tensors in the session that compiles the model. */
-  dispose(): void {}
+  /** Weight tensors of the sessions compiled from this model. */
+  readonly #owned: Tensor[][] = [];
+
+  /** @internal Records the weight tensors a compilation made (freed by `dispose`). */
+  adopt(tensors: Tensor[]): void {
+    this.#owned.push(tensors);
+  }
+
+  /** Frees the weight tensors of every session compiled from this model. */
+  dispose(): void {
+    for (const list of this.#owned) for (const t of list) if (!t.isDisposed) t.dispose();
+    this.#owned.length = 0;
+  }
 }
 
 /** Reads and decodes an `.onnx` file from a path or URL. */
@@ -873,6 +887,7 @@ export function compileOnnxModel(
     const out = compiler.values.get(g.output[0].name);
     if (!out) throw new Error(`${model.source}: output '${g.output[0].name}' is never computed`);
     const graph = buildGraph(input.name, [null, hw[0], hw[1], c], compiler.nodes, out.node);
+    model.adopt(compiler.owned);
     return { graph, owned: compiler.owned };
   } catch (e) {
     compiler.owned.forEach((t) => t.dispose());
