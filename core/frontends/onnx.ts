@@ -665,21 +665,18 @@ class OnnxCompiler {
       : [];
     const bias = n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const b = bias ? this.weight(bias.data, [m]) : undefined;
-    const src = tf.tensor(w.data, w.dims);
+    // Layouts change in JS, one weight at a time: no second copy on the backend.
     let kernel: Tensor;
-    try {
-      if (group === 1) {
-        kernel = src.transpose([2, 3, 1, 0]); // [M, C, kh, kw] -> [kh, kw, C, M]
-      } else if (group === cin && cg === 1) {
-        // Depthwise: output channel c * mult + j reads input channel c.
-        kernel = tf.tidy(() => src.reshape([cin, m / cin, kh, kw]).transpose([2, 3, 0, 1]));
-      } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
-        kernel = groupedAsDense(w, group, cin);
-      } else {
-        return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
-      }
-    } finally {
-      src.dispose();
+    if (group === 1) {
+      kernel = tf.tensor4d(permute(w.data, w.dims, [2, 3, 1, 0]), [kh, kw, cg, m]);
+    } else if (group === cin && cg === 1) {
+      // Depthwise: output channel c * mult + j reads input channel c -> [kh, kw, C, mult].
+      const dims = [cin, m / cin, kh, kw];
+      kernel = tf.tensor4d(permute(w.data, dims, [2, 3, 0, 1]), [kh, kw, cin, m / cin]);
+    } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
+      kernel = groupedAsDense(w, group, cin);
+    } else {
+      return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
     }
     this.owned.push(kernel);
     const spec = { kernel, bias: b, strides, padding: mode, dilations };
@@ -757,9 +754,10 @@ class OnnxCompiler {
     }
     if (w.dims.length !== 2) this.fail(n, name, `weight of shape [${w.dims}] is not 2-D`);
     const transB = num(a.transB ?? 0) === 1;
-    const src = tf.tensor(w.data, w.dims);
-    const kernel = transB ? tf.tidy(() => src.transpose()) : src;
-    if (transB) src.dispose();
+    const [r, c2] = w.dims;
+    const kernel = transB
+      ? tf.tensor2d(permute(w.data, w.dims, [1, 0]), [c2, r])
+      : tf.tensor2d(w.data, [r, c2]);
     this.owned.push(kernel);
     const c = n.opType === "Gemm" && n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const bias = c ? this.weight(c.data, c.dims) : undefined;
@@ -784,6 +782,28 @@ class OnnxCompiler {
     const spec = kind === "multiply" ? { gamma: t } : { beta: t };
     this.emit(name, n, [affineOp(...o, spec)], data);
   }
+}
+
+/** `data` of shape `dims` with its axes permuted (`perm[i]` = source axis of axis i). */
+function permute(data: Float32Array | Int32Array, dims: number[], perm: number[]): Float32Array {
+  const rank = dims.length;
+  const outDims = perm.map((p) => dims[p]);
+  const srcStrides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const step = perm.map((p) => srcStrides[p]); // source stride of each output axis
+  const out = new Float32Array(data.length);
+  const idx = new Array(rank).fill(0);
+  let src = 0;
+  for (let k = 0; k < out.length; k++) {
+    out[k] = data[src];
+    for (let a = rank - 1; a >= 0; a--) {
+      idx[a]++;
+      src += step[a];
+      if (idx[a] < outDims[a]) break;
+      src -= step[a] * outDims[a];
+      idx[a] = 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -883,7 +903,17 @@ export function compileOnnxModel(
     compiler.probes.push(probe);
     compiler.values.set(input.name, { node: input.name, probe });
     const names = nodeNames(g.node);
-    g.node.forEach((n, i) => compiler.compile(n, names[i]));
+    // Shape probes (batch 1) are freed once their last consumer is compiled.
+    const uses = new Map<string, number>([[g.output[0].name, 1]]);
+    for (const n of g.node) for (const i of n.input) uses.set(i, (uses.get(i) ?? 0) + 1);
+    g.node.forEach((n, i) => {
+      compiler.compile(n, names[i]);
+      for (const inp of n.input) {
+        const left = (uses.get(inp) ?? 1) - 1;
+        uses.set(inp, left);
+        if (left === 0) compiler.values.get(inp)?.probe.dispose();
+      }
+    });
     const out = compiler.values.get(g.output[0].name);
     if (!out) throw new Error(`${model.source}: output '${g.output[0].name}' is never computed`);
     const graph = buildGraph(input.name, [null, hw[0], hw[1], c], compiler.nodes, out.node);
