@@ -264,6 +264,28 @@ Deno.test("ONNX: every method leaves no tensor behind", async () => {
   assertEquals(tf.memory().numTensors, before);
 });
 
+Deno.test("ONNX: a dynamic input size (dynamic_axes) comes from the option or the images", async () => {
+  const m = OnnxModel.decode(Deno.readFileSync(new URL("resnet_tiny.onnx", DIR)), "dyn.onnx");
+  const dims = m.proto.graph.input[0].type!.tensorType!.shape!.dim!;
+  for (const k of [0, 2, 3]) dims[k] = { dimParam: ["batch", "", "height", "width"][k] } as never;
+  let msg = "";
+  try {
+    createSession(m);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/dynamic size.*--input-size/.test(msg), msg);
+  const s = createSession(m, { inputSize: [64, 64] });
+  const logits = s.predict(x);
+  assert(maxRel(logits.dataSync(), readF32("resnet_tiny_logits.bin")) < 1e-4);
+  logits.dispose();
+  const big = tf.image.resizeBilinear(x, [96, 80]) as tf.Tensor4D;
+  const [e] = await explain(m, big, { method: "grad-cam" });
+  assertEquals([e.height, e.width], [96, 80]);
+  big.dispose();
+  m.dispose();
+});
+
 Deno.test("ONNX: an unsupported op is one error naming the op and the node", () => {
   const bytes = Deno.readFileSync(new URL("resnet_tiny.onnx", DIR));
   const m = OnnxModel.decode(bytes, "resnet_tiny.onnx");
