@@ -1,7 +1,7 @@
 /**
- * The ONNX front end: reads a `.onnx` file (protobuf, decoded with the `onnx-proto`
- * package's generated ONNX schema) and compiles its graph into the executor's graph, so that
- * PyTorch models exported with `torch.onnx.export` run every method.
+ * The ONNX front end: compiles a loaded `.onnx` model (see `onnx_model.ts`) into the
+ * executor's graph, so that PyTorch models exported with `torch.onnx.export` run every
+ * method.
  *
  * Layouts convert once, at compile time: the NCHW input becomes NHWC (`[N, H, W, C]`, as for
  * every other model), convolution weights `[M, C/g, kh, kw]` become HWIO (or HWCM for
@@ -12,14 +12,14 @@
  *
  * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
  * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
- * `Clip` (to ReLU / ReLU6), `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
- * `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
- * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Concat`, `Pad`
- * (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one error naming the
- * op and the node.
+ * `Clip` (to ReLU / ReLU6), `Sigmoid`, `HardSigmoid` and `HardSwish` (as an affine map, a
+ * ReLU6 and, for HardSwish, a multiplication), `Tanh`, `Softmax`, `BatchNormalization`,
+ * `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and
+ * W, `Flatten`, `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`,
+ * `Concat`, `Pad` (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one
+ * error naming the op and the node.
  *
- * Weights load from the model file (raw bytes or typed fields; float32, float16, float64 and
- * integer types) or, with {@linkcode loadOnnxModel}, from external data files next to it.
+ * Reading the file (weights in it or in external data files) is `onnx_model.ts`.
  *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
@@ -27,11 +27,19 @@
  *
  * @module
  */
-import onnxProto from "onnx-proto";
 import { buildGraph, type LayerNode, type ModelGraph } from "../graph.ts";
 import type { Op } from "../layer_ops.ts";
-import { toModuleUrl } from "../registry.ts";
 import { type Tensor, type Tensor4D, tf, windowPads } from "../tensor.ts";
+import {
+  type AttrValue,
+  attrValue,
+  type Constant,
+  type NodeProto,
+  num,
+  type OnnxModel,
+  type TensorProto,
+  tensorValues,
+} from "./onnx_model.ts";
 import {
   activationOp,
   affineOp,
@@ -52,273 +60,6 @@ import {
 
 /** An op's layer (node) name and source op type. */
 type Origin = [layer: string, className: string];
-
-const { onnx } = onnxProto;
-
-/** An ONNX `TensorProto` (the fields read; 64-bit integers may be `Long` objects). */
-export interface TensorProto {
-  /** Tensor name. */
-  name: string;
-  /** Dimensions. */
-  dims: unknown[];
-  /** `TensorProto.DataType` code. */
-  dataType: number;
-  /** Little-endian raw bytes (empty when a typed field holds the values). */
-  rawData: Uint8Array;
-  /** float values. */
-  floatData: number[];
-  /** int32 (and float16 bit pattern) values. */
-  int32Data: number[];
-  /** int64 values. */
-  int64Data: unknown[];
-  /** double values. */
-  doubleData: number[];
-  /** `TensorProto.DataLocation` code (1 = external file). */
-  dataLocation: number;
-  /** Where external data lives: `location`, `offset`, `length` entries. */
-  externalData: { key: string; value: string }[];
-}
-
-/** An ONNX `AttributeProto` (the fields read). */
-export interface AttributeProto {
-  /** Attribute name. */
-  name: string;
-  /** `AttributeProto.AttributeType` code. */
-  type: number;
-  /** float value. */
-  f: number;
-  /** int value. */
-  i: unknown;
-  /** ints value. */
-  ints: unknown[];
-  /** floats value. */
-  floats: number[];
-  /** string value (bytes). */
-  s: Uint8Array;
-  /** tensor value. */
-  t: TensorProto | null;
-}
-
-/** An ONNX `NodeProto` (the fields read). */
-export interface NodeProto {
-  /** Node name. */
-  name: string;
-  /** Op type, e.g. `Conv`. */
-  opType: string;
-  /** Input value names ("" for an omitted optional input). */
-  input: string[];
-  /** Output value names. */
-  output: string[];
-  /** Attributes. */
-  attribute: AttributeProto[];
-}
-
-/** An ONNX `ValueInfoProto` (the fields read). */
-export interface ValueInfoProto {
-  /** Value name. */
-  name: string;
-  /** Its tensor type and shape. */
-  type?: { tensorType?: { shape?: { dim?: { dimValue?: unknown }[] } } } | null;
-}
-
-/** An ONNX `GraphProto` (the fields read). */
-export interface GraphProto {
-  /** Nodes in topological order. */
-  node: NodeProto[];
-  /** Weights. */
-  initializer: TensorProto[];
-  /** Inputs (initializers may be listed too). */
-  input: ValueInfoProto[];
-  /** Outputs. */
-  output: ValueInfoProto[];
-}
-
-/** The decoded `ModelProto` fields the front end reads. */
-export interface ModelProto {
-  /** The model's graph. */
-  graph: GraphProto;
-}
-
-type AttrValue = number | number[] | string | TensorProto | undefined;
-
-/** A constant of the graph (initializer or `Constant` output), in ONNX layout. */
-interface Constant {
-  readonly dims: number[];
-  readonly data: Float32Array | Int32Array;
-}
-
-/** A loaded ONNX model: its decoded protobuf and where it came from. */
-export class OnnxModel {
-  /** The decoded `ModelProto`. */
-  readonly proto: ModelProto;
-  /** File name or URL, for messages. */
-  readonly source: string;
-
-  /** Wraps a decoded model. */
-  constructor(proto: ModelProto, source: string) {
-    this.proto = proto;
-    this.source = source;
-  }
-
-  /** Decodes `.onnx` bytes (throws a one-line error when they are not an ONNX model). */
-  static decode(bytes: Uint8Array, source = "model.onnx"): OnnxModel {
-    let proto: ModelProto;
-    try {
-      proto = onnx.ModelProto.decode(bytes) as unknown as ModelProto;
-    } catch (e) {
-      throw new Error(`${source}: not an ONNX model (${(e as Error).message.split("\n")[0]})`);
-    }
-    if (!proto.graph || !proto.graph.node?.length) {
-      throw new Error(`${source}: not an ONNX model (no graph)`);
-    }
-    return new OnnxModel(proto, source);
-  }
-
-  /** The input's dimensions `[N, C, H, W]` (0 where dynamic). */
-  inputDims(): number[] {
-    const g = this.proto.graph;
-    const init = new Set(g.initializer.map((t) => t.name));
-    const input = g.input.find((i) => !init.has(i.name));
-    return (input?.type?.tensorType?.shape?.dim ?? []).map((d) => num(d.dimValue ?? 0) || 0);
-  }
-
-  /** Nothing to free: weights become tensors in the session that compiles the model. */
-  dispose(): void {}
-}
-
-/** Reads and decodes an `.onnx` file from a path or URL. */
-export async function loadOnnxModel(pathOrUrl: string | URL): Promise<OnnxModel> {
-  const url = toModuleUrl(pathOrUrl);
-  const display = (u: string): string =>
-    u.startsWith("file://") ? decodeURIComponent(new URL(u).pathname) : u;
-  const name = display(url);
-  const read = async (u: string, what: string): Promise<Uint8Array> => {
-    try {
-      const res = await fetch(u);
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`HTTP ${res.status}`);
-      }
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw new Error(`${what}: cannot read (${(e as Error).message.split("\n")[0]})`);
-    }
-  };
-  const model = OnnxModel.decode(await read(url, name), name);
-  // Weights in external data files (next to the model): read each file once.
-  const files = new Map<string, Uint8Array>();
-  for (const t of model.proto.graph.initializer) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
-    const entry = (key: string): string | undefined =>
-      t.externalData.find((e) => e.key === key)?.value;
-    const location = entry("location");
-    if (!location) throw new Error(`${name}: tensor '${t.name}' has no external data location`);
-    const fileUrl = new URL(location, url).href;
-    let data = files.get(fileUrl);
-    if (!data) {
-      data = await read(fileUrl, `${name}: external data '${location}'`);
-      files.set(fileUrl, data);
-    }
-    const offset = Number(entry("offset") ?? 0);
-    const length = entry("length") !== undefined ? Number(entry("length")) : data.length - offset;
-    if (offset + length > data.length) {
-      throw new Error(
-        `${name}: tensor '${t.name}' reads bytes ${offset}..${offset + length} of ` +
-          `'${location}', which has ${data.length}`,
-      );
-    }
-    t.rawData = data.subarray(offset, offset + length);
-    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
-  }
-  return model;
-}
-
-const num = (v: unknown): number => Number(typeof v === "object" && v !== null ? String(v) : v);
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** float16 bits to float32. */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-/** The values of a TensorProto (float types as float32, integer types as int32). */
-function tensorValues(t: TensorProto, where: string): Constant {
-  const dims = (t.dims ?? []).map(num);
-  const count = dims.reduce((a, b) => a * b, 1);
-  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
-  const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
-  const T = onnx.TensorProto.DataType;
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    throw new Error(`${where}: tensor '${t.name}' is stored in an external data file`);
-  }
-  switch (t.dataType) {
-    case T.FLOAT: {
-      // Aligned little-endian raw bytes are used in place (no copy of the weights).
-      if (raw && LITTLE_ENDIAN && raw.byteOffset % 4 === 0 && raw.byteLength >= count * 4) {
-        return { dims, data: new Float32Array(raw.buffer, raw.byteOffset, count) };
-      }
-      const out = new Float32Array(count);
-      if (view) { for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true); }
-      else out.set(t.floatData ?? []);
-      return { dims, data: out };
-    }
-    case T.FLOAT16: {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = halfToFloat(view ? view.getUint16(i * 2, true) : num(t.int32Data?.[i]));
-      }
-      return { dims, data: out };
-    }
-    case T.DOUBLE: {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = view ? view.getFloat64(i * 8, true) : num(t.doubleData?.[i]);
-      }
-      return { dims, data: out };
-    }
-    case T.INT64: {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
-      }
-      return { dims, data: out };
-    }
-    case T.INT32: {
-      const out = new Int32Array(count);
-      if (view) { for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true); }
-      else out.set(t.int32Data ?? []);
-      return { dims, data: out };
-    }
-    default:
-      throw new Error(`${where}: tensor '${t.name}' has unsupported data type ${t.dataType}`);
-  }
-}
-
-function attrValue(a: AttributeProto): AttrValue {
-  const A = onnx.AttributeProto.AttributeType;
-  switch (a.type) {
-    case A.FLOAT:
-      return a.f;
-    case A.INT:
-      return num(a.i);
-    case A.INTS:
-      return a.ints.map(num);
-    case A.FLOATS:
-      return a.floats;
-    case A.STRING:
-      return new TextDecoder().decode(a.s);
-    case A.TENSOR:
-      return a.t ?? undefined;
-    default:
-      return undefined;
-  }
-}
 
 /** Executable-graph names from PyTorch scope names (see the module doc). */
 function nodeNames(nodes: readonly NodeProto[]): string[] {
@@ -349,9 +90,17 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
     const segs = s.path.split(".");
     for (let k = 1; k < segs.length; k++) containers.add(segs.slice(0, k).join("."));
   }
+  // A module written as several ops (SiLU as Sigmoid then Mul): its last op carries the
+  // module's name (the module's output), the others `path/Op`.
+  const last = new Map<string, number>();
+  scoped.forEach((s, i) => s.path !== undefined && last.set(s.path, i));
   const used = new Map<string, number>();
-  return scoped.map((s) => {
-    let name = s.path === undefined ? s.raw : containers.has(s.path) ? `${s.path}/${s.op}` : s.path;
+  return scoped.map((s, i) => {
+    let name = s.path === undefined
+      ? s.raw
+      : containers.has(s.path) || last.get(s.path) !== i
+      ? `${s.path}/${s.op}`
+      : s.path;
     if (s.path === undefined && s.raw.startsWith("/")) name = s.raw.slice(1);
     const k = used.get(name) ?? 0;
     used.set(name, k + 1);
@@ -433,6 +182,29 @@ class OnnxCompiler {
         return one(activationOp(...o, "relu"));
       case "Sigmoid":
         return one(activationOp(...o, "sigmoid"));
+      case "HardSigmoid":
+        return one(...this.hardSigmoid(o, num(a.alpha ?? 0.2), num(a.beta ?? 0.5)));
+      case "HardSwish": {
+        // x * hardsigmoid(x) (alpha 1/6, beta 1/2): the gate as a node of its own, then a Mul.
+        if (data.length !== 1) this.fail(n, name, "expected one data input");
+        const xv = this.values.get(data[0])!;
+        const gate = this.node(
+          `${name}/HardSigmoid`,
+          "HardSigmoid",
+          this.hardSigmoid(
+            [
+              `${name}/HardSigmoid`,
+              "HardSigmoid",
+            ],
+            1 / 6,
+            0.5,
+          ),
+          [xv],
+        );
+        const out = this.node(name, n.opType, [mergeOp(...o, "multiply")], [xv, gate]);
+        this.values.set(n.output[0], out);
+        return;
+      }
       case "Tanh":
         return one(activationOp(...o, "tanh"));
       case "Clip": {
@@ -531,23 +303,47 @@ class OnnxCompiler {
   }
 
   emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
-    const ins = data.map((d) => this.values.get(d)!);
+    const v = this.node(name, n.opType, ops, data.map((d) => this.values.get(d)!));
+    this.values.set(n.output[0], v);
+  }
+
+  /** Adds an executable node fed by `ins`; returns its value. */
+  node(name: string, className: string, ops: Op[], ins: Value[]): Value {
     const probe = tf.tidy(() => {
       let cur = ins.map((v) => v.probe);
       for (const op of ops) cur = [op.forward(cur)];
       return cur[0];
     });
     this.probes.push(probe);
-    this.values.set(n.output[0], { node: name, probe });
     this.nodes.push({
       name,
-      className: n.opType,
+      className,
       inputs: ins.map((v) => v.node),
       outputShape: [null, ...probe.shape.slice(1)],
       ops,
       reducesResolution: ops.some(isStrided),
       hasKernel: ops.some((o) => KERNEL_KINDS.has(o.kind)),
     });
+    return { node: name, probe };
+  }
+
+  /** A scalar the session owns. */
+  scalar(v: number): Tensor {
+    const t = tf.scalar(v);
+    this.owned.push(t);
+    return t;
+  }
+
+  /**
+   * `clip(alpha * x + beta, 0, 1)` as ops of known kinds: an affine map to `6 (alpha x +
+   * beta)`, a ReLU6, and a division by 6.
+   */
+  hardSigmoid(o: Origin, alpha: number, beta: number): Op[] {
+    return [
+      affineOp(...o, { gamma: this.scalar(6 * alpha), beta: this.scalar(6 * beta) }),
+      activationOp(...o, "relu6"),
+      affineOp(...o, { gamma: this.scalar(1 / 6) }),
+    ];
   }
 
   /** Padding of a window op: `same`/`valid` where they match, else explicit amounts. */
@@ -595,21 +391,18 @@ class OnnxCompiler {
       : [];
     const bias = n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const b = bias ? this.weight(bias.data, [m]) : undefined;
-    const src = tf.tensor(w.data, w.dims);
+    // Layouts change in JS, one weight at a time: no second copy on the backend.
     let kernel: Tensor;
-    try {
-      if (group === 1) {
-        kernel = src.transpose([2, 3, 1, 0]); // [M, C, kh, kw] -> [kh, kw, C, M]
-      } else if (group === cin && cg === 1) {
-        // Depthwise: output channel c * mult + j reads input channel c.
-        kernel = tf.tidy(() => src.reshape([cin, m / cin, kh, kw]).transpose([2, 3, 0, 1]));
-      } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
-        kernel = groupedAsDense(w, group, cin);
-      } else {
-        return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
-      }
-    } finally {
-      src.dispose();
+    if (group === 1) {
+      kernel = tf.tensor4d(permute(w.data, w.dims, [2, 3, 1, 0]), [kh, kw, cg, m]);
+    } else if (group === cin && cg === 1) {
+      // Depthwise: output channel c * mult + j reads input channel c -> [kh, kw, C, mult].
+      const dims = [cin, m / cin, kh, kw];
+      kernel = tf.tensor4d(permute(w.data, dims, [2, 3, 0, 1]), [kh, kw, cin, m / cin]);
+    } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
+      kernel = groupedAsDense(w, group, cin);
+    } else {
+      return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
     }
     this.owned.push(kernel);
     const spec = { kernel, bias: b, strides, padding: mode, dilations };
@@ -687,9 +480,10 @@ class OnnxCompiler {
     }
     if (w.dims.length !== 2) this.fail(n, name, `weight of shape [${w.dims}] is not 2-D`);
     const transB = num(a.transB ?? 0) === 1;
-    const src = tf.tensor(w.data, w.dims);
-    const kernel = transB ? tf.tidy(() => src.transpose()) : src;
-    if (transB) src.dispose();
+    const [r, c2] = w.dims;
+    const kernel = transB
+      ? tf.tensor2d(permute(w.data, w.dims, [1, 0]), [c2, r])
+      : tf.tensor2d(w.data, [r, c2]);
     this.owned.push(kernel);
     const c = n.opType === "Gemm" && n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const bias = c ? this.weight(c.data, c.dims) : undefined;
@@ -714,6 +508,28 @@ class OnnxCompiler {
     const spec = kind === "multiply" ? { gamma: t } : { beta: t };
     this.emit(name, n, [affineOp(...o, spec)], data);
   }
+}
+
+/** `data` of shape `dims` with its axes permuted (`perm[i]` = source axis of axis i). */
+function permute(data: Float32Array | Int32Array, dims: number[], perm: number[]): Float32Array {
+  const rank = dims.length;
+  const outDims = perm.map((p) => dims[p]);
+  const srcStrides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const step = perm.map((p) => srcStrides[p]); // source stride of each output axis
+  const out = new Float32Array(data.length);
+  const idx = new Array(rank).fill(0);
+  let src = 0;
+  for (let k = 0; k < out.length; k++) {
+    out[k] = data[src];
+    for (let a = rank - 1; a >= 0; a--) {
+      idx[a]++;
+      src += step[a];
+      if (idx[a] < outDims[a]) break;
+      src -= step[a] * outDims[a];
+      idx[a] = 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -813,10 +629,21 @@ export function compileOnnxModel(
     compiler.probes.push(probe);
     compiler.values.set(input.name, { node: input.name, probe });
     const names = nodeNames(g.node);
-    g.node.forEach((n, i) => compiler.compile(n, names[i]));
+    // Shape probes (batch 1) are freed once their last consumer is compiled.
+    const uses = new Map<string, number>([[g.output[0].name, 1]]);
+    for (const n of g.node) for (const i of n.input) uses.set(i, (uses.get(i) ?? 0) + 1);
+    g.node.forEach((n, i) => {
+      compiler.compile(n, names[i]);
+      for (const inp of n.input) {
+        const left = (uses.get(inp) ?? 1) - 1;
+        uses.set(inp, left);
+        if (left === 0) compiler.values.get(inp)?.probe.dispose();
+      }
+    });
     const out = compiler.values.get(g.output[0].name);
     if (!out) throw new Error(`${model.source}: output '${g.output[0].name}' is never computed`);
     const graph = buildGraph(input.name, [null, hw[0], hw[1], c], compiler.nodes, out.node);
+    model.adopt(compiler.owned);
     return { graph, owned: compiler.owned };
   } catch (e) {
     compiler.owned.forEach((t) => t.dispose());
