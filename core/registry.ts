@@ -102,8 +102,8 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { defaultRegistry } from "../mod.ts";
-   * // await defaultRegistry.load("./examples/custom_method.ts");
+   * import { registry } from "../mod.ts";
+   * // await registry.load("./examples/custom_method.ts");
    * ```
    */
   async load(pathOrUrl: string | URL): Promise<Plugin[]> {

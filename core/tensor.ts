@@ -1,6 +1,7 @@
 /**
- * The one place the toolkit imports TensorFlow.js from, plus the small tensor helpers the core
- * and plugins share: half-pixel bilinear resize, per-image min-max, channel sums and a
+ * Where plugins and the rest of the core import TensorFlow.js from (only the backend modules,
+ * `backend.ts`, `_wasm_kernels.ts` and `_winograd.ts`, import it directly), plus the small
+ * tensor helpers the core and plugins share: half-pixel bilinear resize, per-image min-max, channel sums and a
  * first-maximum max-pool gradient that is correct on every backend, and a `conv2d` that
  * takes a Winograd path on wasm.
  *
