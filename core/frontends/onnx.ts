@@ -23,7 +23,10 @@
  *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
- * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`).
+ * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`, unless it is the
+ * module's last node: a module's output takes the module's name, so that SqueezeNet's
+ * `features.7` is its Fire module's `Concat` and DenseNet's `features.denseblock3` the
+ * block's last `Concat`).
  *
  * @module
  */
@@ -343,15 +346,19 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
     }
     return { raw, path: path || undefined, op };
   });
-  const containers = new Set<string>();
-  for (const s of scoped) {
-    if (!s.path) continue;
+  // The last node of each module's subtree (nested modules included) gives its output.
+  const lastOf = new Map<string, number>();
+  scoped.forEach((s, i) => {
+    if (!s.path) return;
     const segs = s.path.split(".");
-    for (let k = 1; k < segs.length; k++) containers.add(segs.slice(0, k).join("."));
-  }
+    for (let k = 1; k <= segs.length; k++) {
+      lastOf.set(segs.slice(0, k).join("."), i);
+    }
+  });
   const used = new Map<string, number>();
-  return scoped.map((s) => {
-    let name = s.path === undefined ? s.raw : containers.has(s.path) ? `${s.path}/${s.op}` : s.path;
+  return scoped.map((s, i) => {
+    const own = s.path !== undefined && lastOf.get(s.path) === i;
+    let name = s.path === undefined ? s.raw : own ? s.path : `${s.path}/${s.op}`;
     if (s.path === undefined && s.raw.startsWith("/")) name = s.raw.slice(1);
     const k = used.get(name) ?? 0;
     used.set(name, k + 1);
