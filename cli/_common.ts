@@ -72,8 +72,8 @@ export const COMMON_HELP =
                        class of --target; an interrupted image is done again)
       --max-pixels N   largest image accepted, width x height (default 100000000);
                        checked from the file's header before decoding
-      --allow-outside-paths  let a model's weights shards lie outside its folder
-                       (absolute paths, ../); refused by default
+      --allow-outside-paths  let a model's weights shards (or ONNX external data) lie
+                       outside its folder (absolute paths, ../); refused by default
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
   -q, --quiet          no progress or summary
   -h, --help           this help`;

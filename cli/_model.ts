@@ -111,7 +111,7 @@ export async function loadModel(
   opts: { inputSize?: [number, number]; allowOutsideFolder?: boolean } = {},
 ): Promise<LoadedModel> {
   const model = String(spec.url).toLowerCase().endsWith(".onnx")
-    ? await loadOnnxModel(spec.url).catch((e) => {
+    ? await loadOnnxModel(spec.url, opts).catch((e) => {
       throw new FileError(spec.display, problemOf(e).replace(/^.*?\.onnx: /, ""));
     })
     : (await modelFormat(spec.url)) === "graph-model"

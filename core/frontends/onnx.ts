@@ -12,11 +12,13 @@
  *
  * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
  * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
- * `Clip` (to ReLU / ReLU6), `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
+ * `Clip` (to ReLU / ReLU6), `LeakyRelu`, `HardSigmoid`, `HardSwish`, `Elu`, `Selu`,
+ * `Softplus`, `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
  * `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
- * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Concat`, `Pad`
- * (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one error naming the
- * op and the node.
+ * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Sum`, `Concat`,
+ * `Pad` (zeros, H and W), `Dropout`, `Identity`, `Cast` to a float type, `Transpose` by the
+ * identity permutation, `Constant`. Any other op, and any attribute an op does not read, is
+ * one error naming the op, the attribute and the node.
  *
  * Weights load from the model file (raw bytes or typed fields; float32, float16, float64 and
  * integer types) or, with {@linkcode loadOnnxModel}, from external data files next to it.
@@ -33,6 +35,13 @@
 import onnxProto from "onnx-proto";
 import { buildGraph, type LayerNode, type ModelGraph } from "../graph.ts";
 import type { Op } from "../layer_ops.ts";
+import {
+  companionUrl,
+  displayName,
+  fetchBytes,
+  ModelLoadError,
+  type ModelLoadOptions,
+} from "../model_io.ts";
 import { toModuleUrl } from "../registry.ts";
 import { type Tensor, type Tensor4D, tf, windowPads } from "../tensor.ts";
 import {
@@ -189,49 +198,76 @@ export class OnnxModel {
   dispose(): void {}
 }
 
-/** Reads and decodes an `.onnx` file from a path or URL. */
-export async function loadOnnxModel(pathOrUrl: string | URL): Promise<OnnxModel> {
+/** Largest `.onnx` file read (protobuf's limit: bigger models keep weights outside). */
+const MAX_ONNX_BYTES = 2 ** 31;
+
+/** Bytes per element of the `TensorProto.DataType` codes the front end reads. */
+const ELEMENT_BYTES: Readonly<Record<number, number>> = { 1: 4, 6: 4, 7: 8, 10: 2, 11: 8 };
+
+/**
+ * Reads and decodes an `.onnx` file from a path or URL, with weights stored in external data
+ * files next to it. The reliability rules of the tfjs loaders apply (`core/model_io.ts`):
+ * only regular files, sizes checked before reading (an external file may hold no more than
+ * its tensors need), and external data paths inside the model's folder unless
+ * `opts.allowOutsideFolder`. Failures are one-line {@linkcode ModelLoadError}s naming the file.
+ *
+ * @example
+ * ```ts
+ * import { loadOnnxModel } from "./onnx.ts";
+ * // const model = await loadOnnxModel("resnet18.onnx"); // then createSession(model)
+ * ```
+ */
+export async function loadOnnxModel(
+  pathOrUrl: string | URL,
+  opts: ModelLoadOptions = {},
+): Promise<OnnxModel> {
   const url = toModuleUrl(pathOrUrl);
-  const display = (u: string): string =>
-    u.startsWith("file://") ? decodeURIComponent(new URL(u).pathname) : u;
-  const name = display(url);
-  const read = async (u: string, what: string): Promise<Uint8Array> => {
-    try {
-      const res = await fetch(u);
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`HTTP ${res.status}`);
-      }
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw new Error(`${what}: cannot read (${(e as Error).message.split("\n")[0]})`);
-    }
-  };
-  const model = OnnxModel.decode(await read(url, name), name);
-  // Weights in external data files (next to the model): read each file once.
-  const files = new Map<string, Uint8Array>();
-  for (const t of model.proto.graph.initializer) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+  const name = displayName(url);
+  const model = OnnxModel.decode(await fetchBytes(url, name, MAX_ONNX_BYTES), name);
+  // Weights in external data files: what each file must hold, then each file read once.
+  const external = model.proto.graph.initializer.filter((t) =>
+    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
+  );
+  const spans = external.map((t) => {
     const entry = (key: string): string | undefined =>
       t.externalData.find((e) => e.key === key)?.value;
     const location = entry("location");
-    if (!location) throw new Error(`${name}: tensor '${t.name}' has no external data location`);
-    const fileUrl = new URL(location, url).href;
-    let data = files.get(fileUrl);
-    if (!data) {
-      data = await read(fileUrl, `${name}: external data '${location}'`);
-      files.set(fileUrl, data);
+    if (!location) {
+      throw new ModelLoadError(`${name}: tensor '${t.name}' has no external data location`);
     }
+    const what = `${name}: external data '${location}'`;
+    const fileUrl = companionUrl(url, location, what, opts);
+    const count = (t.dims ?? []).map(num).reduce((a, b) => a * b, 1);
     const offset = Number(entry("offset") ?? 0);
-    const length = entry("length") !== undefined ? Number(entry("length")) : data.length - offset;
-    if (offset + length > data.length) {
-      throw new Error(
-        `${name}: tensor '${t.name}' reads bytes ${offset}..${offset + length} of ` +
-          `'${location}', which has ${data.length}`,
+    const length = entry("length") !== undefined
+      ? Number(entry("length"))
+      : count * (ELEMENT_BYTES[t.dataType] ?? 0);
+    if (!(offset >= 0 && length >= 0)) {
+      throw new ModelLoadError(
+        `${what}: tensor '${t.name}' has offset ${offset}, length ${length}`,
       );
     }
-    t.rawData = data.subarray(offset, offset + length);
-    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+    return { t, fileUrl, what, location, offset, length };
+  });
+  const need = new Map<string, number>();
+  for (const s of spans) {
+    need.set(s.fileUrl, Math.max(need.get(s.fileUrl) ?? 0, s.offset + s.length));
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const s of spans) {
+    let data = files.get(s.fileUrl);
+    if (!data) {
+      data = await fetchBytes(s.fileUrl, s.what, need.get(s.fileUrl));
+      files.set(s.fileUrl, data);
+    }
+    if (s.offset + s.length > data.length) {
+      throw new ModelLoadError(
+        `${s.what}: tensor '${s.t.name}' reads bytes ${s.offset}..${s.offset + s.length}, ` +
+          `the file has ${data.length}`,
+      );
+    }
+    s.t.rawData = data.subarray(s.offset, s.offset + s.length);
+    s.t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
   return model;
 }
@@ -366,6 +402,58 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
   });
 }
 
+/** SELU's alpha and gamma (ONNX defaults). */
+const SELU = [1.67326319217681884765625, 1.05070102214813232421875];
+
+/** `TensorProto.DataType` codes of float types (`Cast` to them keeps the values). */
+const FLOAT_TYPES = new Set([1, 10, 11]);
+
+/**
+ * The attributes each op accepts (any other is an error naming it). Ops not listed have
+ * their attributes checked where they are read.
+ */
+const ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+  Conv: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+  MaxPool: ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"],
+  AveragePool: ["auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"],
+  BatchNormalization: ["epsilon", "momentum", "spatial"],
+  Relu: [],
+  Sigmoid: [],
+  Tanh: [],
+  Softplus: [],
+  HardSwish: [],
+  Elu: ["alpha"],
+  Selu: ["alpha", "gamma"],
+  LeakyRelu: ["alpha"],
+  HardSigmoid: ["alpha", "beta"],
+  Clip: ["min", "max"],
+  Softmax: ["axis"],
+  GlobalAveragePool: [],
+  GlobalMaxPool: [],
+  ReduceMean: ["axes", "keepdims"],
+  Flatten: ["axis"],
+  Reshape: ["allowzero"],
+  Gemm: ["alpha", "beta", "transA", "transB"],
+  MatMul: [],
+  Add: [],
+  Mul: [],
+  Sum: [],
+  Concat: ["axis"],
+  Pad: ["mode", "pads", "value"],
+  Dropout: ["ratio", "seed"],
+  Identity: [],
+  Constant: ["value"],
+  Transpose: ["perm"],
+  Cast: ["to", "saturate"],
+};
+
+/** An attribute value for messages. */
+function attrText(v: AttrValue): string {
+  if (Array.isArray(v)) return `[${v}]`;
+  if (typeof v === "object") return "a tensor";
+  return String(v);
+}
+
 /** A data value: the executable node producing it and its NHWC shape at batch 1. */
 interface Value {
   readonly node: string;
@@ -412,6 +500,15 @@ class OnnxCompiler {
   compile(n: NodeProto, name: string): void {
     const o: Origin = [name, n.opType];
     const a = this.attrs(n);
+    const known = ATTRIBUTES[n.opType];
+    const extra = known && n.attribute.find((at) => !known.includes(at.name));
+    if (extra) {
+      this.fail(
+        n,
+        name,
+        `attribute '${extra.name}' = ${attrText(attrValue(extra))} is not supported`,
+      );
+    }
     const data = n.input.filter((s) => s !== "" && !this.consts.has(s));
     for (const d of data) {
       if (!this.values.has(d)) this.fail(n, name, `input '${d}' is not produced by any node`);
@@ -442,6 +539,42 @@ class OnnxCompiler {
         return one(activationOp(...o, "sigmoid"));
       case "Tanh":
         return one(activationOp(...o, "tanh"));
+      case "Softplus":
+        return one(activationOp(...o, "softplus"));
+      case "Elu":
+        return one(activationOp(...o, "elu", { alpha: num(a.alpha ?? 1) }));
+      case "Selu": {
+        const [alpha, gamma] = [num(a.alpha ?? SELU[0]), num(a.gamma ?? SELU[1])];
+        if (Math.abs(alpha - SELU[0]) > 1e-6 || Math.abs(gamma - SELU[1]) > 1e-6) {
+          this.fail(n, name, `alpha ${alpha} / gamma ${gamma}: only SELU's own constants`);
+        }
+        return one(activationOp(...o, "selu"));
+      }
+      case "LeakyRelu":
+        return one(activationOp(...o, "leaky_relu", { alpha: num(a.alpha ?? 0.01) }));
+      case "HardSigmoid":
+        return one(...this.hardSigmoid(o, num(a.alpha ?? 0.2), num(a.beta ?? 0.5)));
+      case "HardSwish": // x * HardSigmoid(x; 1/6, 1/2) = x * relu6(x + 3) / 6
+        return one(activationOp(...o, "hard_silu"));
+      case "Transpose": {
+        const perm = (a.perm as number[] | undefined) ?? [];
+        if (perm.some((p, i) => p !== i)) {
+          this.fail(n, name, `perm [${perm}]: only the identity permutation is supported`);
+        }
+        return one(identityOp(...o));
+      }
+      case "Cast": {
+        const to = num(a.to);
+        if (!FLOAT_TYPES.has(to)) this.fail(n, name, `cast to data type ${to}: only to floats`);
+        const c = this.consts.get(n.input[0]);
+        if (c) return void this.consts.set(n.output[0], c);
+        return one(identityOp(...o));
+      }
+      case "Sum":
+        if (data.length !== n.input.length) this.fail(n, name, "constant inputs");
+        return data.length === 1
+          ? one(identityOp(...o))
+          : this.emit(name, n, [mergeOp(...o, "add")], data);
       case "Clip": {
         const lo = n.input[1]
           ? this.constant(n, name, 1, "minimum").data[0]
@@ -535,6 +668,15 @@ class OnnxCompiler {
       default:
         return this.fail(n, name, `op '${n.opType}' is not supported`);
     }
+  }
+
+  /** ONNX `HardSigmoid`: `clip(alpha x + beta, 0, 1)`, as an affine op and a clipped ReLU. */
+  hardSigmoid(o: Origin, alpha: number, beta: number): Op[] {
+    const [g, b] = [
+      this.weight(new Float32Array([alpha]), []),
+      this.weight(new Float32Array([beta]), []),
+    ];
+    return [affineOp(...o, { gamma: g, beta: b }), activationOp(...o, "relu", { maxValue: 1 })];
   }
 
   emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
