@@ -17,6 +17,7 @@ import { resolveTargets, type TargetSpec } from "../core/targets.ts";
 import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../core/image.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
+import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import { FileError, problemOf, UsageError } from "./_errors.ts";
 
 /** The model `--model` resolves to when it is not given. */
@@ -35,8 +36,12 @@ export interface ModelSpec {
 }
 
 /** Resolves `--model` (default {@linkcode DEFAULT_MODEL}) and `--labels`. */
-export function resolveModelSpec(model?: string, labels?: string): ModelSpec {
+export function resolveModelSpec(model?: string, labelsArg?: string): ModelSpec {
   const name = model ?? DEFAULT_MODEL;
+  // A built-in list name (`imagenet`) stands for the list shipped with the package.
+  const labels = labelsArg !== undefined && Object.hasOwn(BUILTIN_LABELS, labelsArg)
+    ? BUILTIN_LABELS[labelsArg]
+    : labelsArg;
   if (Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, name)) {
     const b = BUILTIN_MODELS[name];
     if (b.modelUrl.protocol === "file:" && !existsSync(b.modelUrl)) {

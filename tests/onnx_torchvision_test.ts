@@ -10,8 +10,10 @@ import { initBackend } from "../core/backend.ts";
 import { explain } from "../core/explain.ts";
 import { createSession, loadOnnxModel } from "../core/frontends/mod.ts";
 import type { ModelSession } from "../core/session.ts";
+import { encodePng } from "../core/image.ts";
 import { registry } from "../core/registry.ts";
 import { type Tensor4D, tf } from "../core/tensor.ts";
+import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import "../plugins/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 
@@ -238,4 +240,101 @@ Deno.test("ONNX torchvision: every method x extrapolator gives a sane map, no te
     }
   }
   assertEquals(failures, []);
+});
+
+async function gradual(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-read",
+      "--allow-write",
+      "--allow-env",
+      new URL("../cli/main.ts", import.meta.url).pathname,
+      ...args,
+    ],
+    cwd: new URL("../", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("CLI: the README recipe's lines (explain --labels imagenet, list) on a torchvision export", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = "tests/fixtures/onnx_torchvision/resnet18.onnx";
+    const r = await gradual([
+      "explain",
+      "models/samples/star_3000004.png",
+      "--model",
+      model,
+      "--labels",
+      "imagenet",
+      "--preprocess",
+      "imagenet",
+      "--method",
+      "grad-cam,guided-backprop",
+      "--extrapolate",
+      "gradual",
+      "--backend",
+      "cpu",
+      "-o",
+      dir,
+    ]);
+    assertEquals(r.code, 0, r.stderr);
+    // The fixture has 10 classes: the shipped ImageNet list is reported as a mismatch.
+    assert(r.stderr.includes("has 1000 labels, the model has 10 classes"), r.stderr);
+    assert(!r.stderr.includes("shape classes"), r.stderr);
+    const files = [...Deno.readDirSync(dir)].map((e) => e.name);
+    assertEquals(files.filter((f) => f.endsWith(".overlay.png")).length, 2, files.join(" "));
+    const l = await gradual(["list", "--model", model]);
+    assertEquals(l.code, 0, l.stderr);
+    for (const n of ["layer4.1.relu_1", "layer2.0.downsample.0", "fc"]) {
+      assert(l.stdout.includes(n), `list shows ${n}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: --labels imagenet is the shipped list of the 1000 ImageNet classes", async () => {
+  const names: string[] = JSON.parse(await Deno.readTextFile(BUILTIN_LABELS.imagenet));
+  assertEquals(names.length, 1000);
+  assertEquals([names[0], names[281], names[999]], ["tench", "tabby", "toilet tissue"]);
+  assertEquals(new Set(names).size, 1000, "names are distinct");
+});
+
+Deno.test("CLI: the built-in shapes model says once that it knows only shapes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Two 90x60 pictures (not generated 128x128 scenes).
+    const data = new Uint8Array(90 * 60 * 4).map((_, i) => (i % 4 === 3 ? 255 : (i * 7) % 251));
+    const png = await encodePng(90, 60, data);
+    await Deno.writeFile(`${dir}/a.png`, png);
+    await Deno.writeFile(`${dir}/b.png`, png);
+    const args = ["explain", `${dir}/a.png`, `${dir}/b.png`, "--backend", "cpu", "-o", `${dir}/o`];
+    const r = await gradual(args);
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(r.stderr.split("only the 10 generated shape classes").length, 2, r.stderr);
+    assert(r.stderr.includes("--model model.onnx"), r.stderr);
+    const q = await gradual([...args, "--quiet"]);
+    assertEquals(q.code, 0, q.stderr);
+    assertEquals(q.stderr, "");
+    // A generated scene does not trigger it.
+    const s = await gradual([
+      "explain",
+      "models/samples/disk_3000000.png",
+      "--backend",
+      "cpu",
+      "-o",
+      `${dir}/o`,
+    ]);
+    assertEquals(s.code, 0, s.stderr);
+    assert(!s.stderr.includes("shape classes"), s.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
