@@ -454,16 +454,22 @@ function attrText(v: AttrValue): string {
   return String(v);
 }
 
+/** A value's NHWC shape at batch 1 (what compiling a node needs to know of its input). */
+interface Shaped {
+  readonly shape: number[];
+  readonly rank: number;
+}
+
 /** A data value: the executable node producing it and its NHWC shape at batch 1. */
 interface Value {
   readonly node: string;
-  readonly probe: Tensor;
+  readonly probe: Shaped;
 }
 
 class OnnxCompiler {
   readonly owned: Tensor[] = [];
-  readonly probes: Tensor[] = [];
-  readonly consts = new Map<string, Constant>();
+  /** Constants by value name, decoded when a node reads them (no decoded copy is kept). */
+  readonly consts = new Map<string, TensorProto>();
   readonly values = new Map<string, Value>();
   readonly nodes: LayerNode[] = [];
   readonly #source: string;
@@ -493,7 +499,7 @@ class OnnxCompiler {
   constant(n: NodeProto, name: string, i: number, what: string): Constant {
     const c = this.consts.get(n.input[i]);
     if (!c) this.fail(n, name, `the ${what} (input ${i}) must be a constant`);
-    return c;
+    return tensorValues(c, this.#source);
   }
 
   /** Compiles one node: its ops (possibly none for constants) and data inputs. */
@@ -518,9 +524,9 @@ class OnnxCompiler {
       if (data.length !== 1) this.fail(n, name, `expected one data input, got ${data.length}`);
       this.emit(name, n, ops, data);
     };
-    const spatial = (): Tensor4D => {
+    const spatial = (): Shaped => {
       if (!x || x.rank !== 4) this.fail(n, name, "needs a 4-D (N, C, H, W) input");
-      return x as Tensor4D;
+      return x;
     };
     switch (n.opType) {
       case "Constant": {
@@ -528,7 +534,7 @@ class OnnxCompiler {
         if (!t || typeof t !== "object" || Array.isArray(t)) {
           this.fail(n, name, "only tensor constants are supported");
         }
-        this.consts.set(n.output[0], tensorValues(t as TensorProto, name));
+        this.consts.set(n.output[0], t as TensorProto);
         return;
       }
       case "Conv":
@@ -681,12 +687,13 @@ class OnnxCompiler {
 
   emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
     const ins = data.map((d) => this.values.get(d)!);
-    const probe = tf.tidy(() => {
-      let cur = ins.map((v) => v.probe);
+    // Output shape from a forward pass on zeros (only one node's tensors alive at a time).
+    const shape = tf.tidy(() => {
+      let cur = ins.map((v) => tf.zeros(v.probe.shape));
       for (const op of ops) cur = [op.forward(cur)];
-      return cur[0];
+      return cur[0].shape;
     });
-    this.probes.push(probe);
+    const probe = { shape, rank: shape.length };
     this.values.set(n.output[0], { node: name, probe });
     this.nodes.push({
       name,
@@ -704,7 +711,7 @@ class OnnxCompiler {
     n: NodeProto,
     name: string,
     a: Record<string, AttrValue>,
-    x: Tensor4D,
+    x: Shaped,
     k: [number, number],
     s: [number, number],
     d: [number, number],
@@ -730,7 +737,7 @@ class OnnxCompiler {
     name: string,
     o: Origin,
     a: Record<string, AttrValue>,
-    x: Tensor4D,
+    x: Shaped,
   ): Op[] {
     const w = this.constant(n, name, 1, "weight");
     const [m, cg, kh, kw] = w.dims;
@@ -744,21 +751,18 @@ class OnnxCompiler {
       : [];
     const bias = n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const b = bias ? this.weight(bias.data, [m]) : undefined;
-    const src = tf.tensor(w.data, w.dims);
+    // Layouts change in JS, so that only the converted kernel is ever a tensor.
     let kernel: Tensor;
-    try {
-      if (group === 1) {
-        kernel = src.transpose([2, 3, 1, 0]); // [M, C, kh, kw] -> [kh, kw, C, M]
-      } else if (group === cin && cg === 1) {
-        // Depthwise: output channel c * mult + j reads input channel c.
-        kernel = tf.tidy(() => src.reshape([cin, m / cin, kh, kw]).transpose([2, 3, 0, 1]));
-      } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
-        kernel = groupedAsDense(w, group, cin);
-      } else {
-        return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
-      }
-    } finally {
-      src.dispose();
+    if (group === 1) {
+      kernel = tf.tensor(permute(w.data, w.dims, [2, 3, 1, 0]), [kh, kw, cg, m]); // -> HWIO
+    } else if (group === cin && cg === 1) {
+      // Depthwise: output channel c * mult + j reads input channel c (-> HWCM).
+      const mult = m / cin;
+      kernel = tf.tensor(permute(w.data, [cin, mult, kh, kw], [2, 3, 0, 1]), [kh, kw, cin, mult]);
+    } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
+      kernel = groupedAsDense(w, group, cin);
+    } else {
+      return this.fail(n, name, `convolution with group ${group} on ${cin} channels`);
     }
     this.owned.push(kernel);
     const spec = { kernel, bias: b, strides, padding: mode, dilations };
@@ -771,7 +775,7 @@ class OnnxCompiler {
     name: string,
     o: Origin,
     a: Record<string, AttrValue>,
-    x: Tensor4D,
+    x: Shaped,
   ): Op[] {
     const k = a.kernel_shape as [number, number];
     const s = ((a.strides as number[]) ?? [1, 1]) as [number, number];
@@ -812,7 +816,7 @@ class OnnxCompiler {
   }
 
   /** ONNX-order flatten of `[N, H, W, C]` (C, H, W order), or a plain reshape. */
-  flatten(o: Origin, x: Tensor): Op {
+  flatten(o: Origin, x: Shaped): Op {
     if (x.rank !== 4 || (x.shape[1] === 1 && x.shape[2] === 1)) return reshapeOp(...o, [-1]);
     return {
       kind: "reshape",
@@ -836,9 +840,10 @@ class OnnxCompiler {
     }
     if (w.dims.length !== 2) this.fail(n, name, `weight of shape [${w.dims}] is not 2-D`);
     const transB = num(a.transB ?? 0) === 1;
-    const src = tf.tensor(w.data, w.dims);
-    const kernel = transB ? tf.tidy(() => src.transpose()) : src;
-    if (transB) src.dispose();
+    const [rows, cols] = w.dims;
+    const kernel = transB
+      ? tf.tensor(permute(w.data, w.dims, [1, 0]), [cols, rows])
+      : tf.tensor(w.data, w.dims, "float32");
     this.owned.push(kernel);
     const c = n.opType === "Gemm" && n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const bias = c ? this.weight(c.data, c.dims) : undefined;
@@ -863,6 +868,34 @@ class OnnxCompiler {
     const spec = kind === "multiply" ? { gamma: t } : { beta: t };
     this.emit(name, n, [affineOp(...o, spec)], data);
   }
+}
+
+/** `data` of shape `dims` with its axes permuted (`out` axis k is `dims` axis `perm[k]`). */
+function permute(
+  data: Float32Array | Int32Array,
+  dims: readonly number[],
+  perm: readonly number[],
+): Float32Array {
+  const rank = dims.length;
+  const stride = new Array<number>(rank).fill(1);
+  for (let k = rank - 2; k >= 0; k--) stride[k] = stride[k + 1] * dims[k + 1];
+  const outDims = perm.map((p) => dims[p]);
+  const srcStride = perm.map((p) => stride[p]); // source step of each output axis
+  const out = new Float32Array(data.length);
+  const idx = new Array<number>(rank).fill(0);
+  let src = 0;
+  for (let o = 0; o < out.length; o++) {
+    out[o] = data[src];
+    // Next output index, carrying from the last axis.
+    for (let k = rank - 1; k >= 0; k--) {
+      idx[k]++;
+      src += srcStride[k];
+      if (idx[k] < outDims[k]) break;
+      src -= srcStride[k] * outDims[k];
+      idx[k] = 0;
+    }
+  }
+  return out;
 }
 
 /**
@@ -923,7 +956,7 @@ export function compileOnnxModel(
   const compiler = new OnnxCompiler(model.source);
   try {
     for (const init of g.initializer) {
-      compiler.consts.set(init.name, tensorValues(init, model.source));
+      compiler.consts.set(init.name, init);
     }
     const inputs = g.input.filter((i) => !compiler.consts.has(i.name));
     if (inputs.length !== 1 || g.output.length !== 1) {
@@ -958,8 +991,7 @@ export function compileOnnxModel(
       return want[i];
     });
     const c = dims[1];
-    const probe = tf.zeros([1, hw[0], hw[1], c]);
-    compiler.probes.push(probe);
+    const probe = { shape: [1, hw[0], hw[1], c], rank: 4 };
     compiler.values.set(input.name, { node: input.name, probe });
     const names = nodeNames(g.node);
     g.node.forEach((n, i) => compiler.compile(n, names[i]));
@@ -970,7 +1002,5 @@ export function compileOnnxModel(
   } catch (e) {
     compiler.owned.forEach((t) => t.dispose());
     throw e;
-  } finally {
-    compiler.probes.forEach((t) => t.dispose());
   }
 }
