@@ -59,14 +59,15 @@ const PGC_OPTIONS: Record<string, Record<string, unknown>> = {
 
 /**
  * Architectures whose guided backprop equals TorchRay's: TorchRay patches only `nn.ReLU`, so
- * on MobileNetV2 (ReLU6) and EfficientNet (SiLU) its "guided backprop" is the plain gradient
- * through those activations, while gradual's applies the guided rule to them.
+ * on MobileNetV2 its "guided backprop" is the plain gradient through ReLU6, while gradual
+ * gives ReLU6 the guided rule (EfficientNet has no ReLU: both pass SiLU's gradient).
  */
 const GUIDED_MATCHES = new Set([
   "resnet18",
   "vgg11",
   "vgg16",
   "densenet121",
+  "efficientnet_b0",
   "squeezenet1_1",
   "googlenet",
 ]);

@@ -416,7 +416,7 @@ const ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
   Conv: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
   MaxPool: ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"],
   AveragePool: ["auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"],
-  BatchNormalization: ["epsilon", "momentum", "spatial"],
+  BatchNormalization: ["epsilon", "momentum", "spatial", "training_mode"],
   Relu: [],
   Sigmoid: [],
   Tanh: [],
@@ -601,6 +601,8 @@ class OnnxCompiler {
       }
       case "BatchNormalization": {
         spatial();
+        if (num(a.training_mode ?? 0) !== 0) this.fail(n, name, "training_mode 1 is not supported");
+        if (num(a.spatial ?? 1) !== 1) this.fail(n, name, "spatial 0 is not supported");
         const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => {
           const c = this.constant(n, name, i, "statistics");
           return this.weight(c.data, [c.dims[0]]);
