@@ -8,7 +8,7 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { type ExplainRequest, sessionOf } from "../core/explain.ts";
-import { loadOnnxModel } from "../core/frontends/onnx.ts";
+import { loadOnnxModel } from "../core/frontends/onnx_model.ts";
 import { checkLayer } from "../core/graph.ts";
 import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";

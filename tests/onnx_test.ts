@@ -17,7 +17,7 @@ import { assert, assertEquals } from "./_assert.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const DIR = new URL("./fixtures/onnx/", import.meta.url);
-const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny", "grouped_tiny"];
+const MODELS = ["resnet_tiny", "mobilenet_v2_tiny", "squeezenet_tiny", "mixed_tiny"];
 
 function readF32(name: string): Float32Array {
   const b = Deno.readFileSync(new URL(name, DIR));
@@ -153,7 +153,10 @@ Deno.test("ONNX: weights in an external data file, and float16 weights, load", a
   const err = maxRel(l2.dataSync(), reference);
   assert(err > 0 && err < 1e-2, `float16 logits differ by ${err}`);
   tf.dispose([l1, l2]);
-  s1.dispose();
+  // Disposing the model frees the weights its sessions were compiled with.
+  const before = tf.memory().numTensors;
+  extModel.dispose();
+  assert(tf.memory().numTensors < before, "the ONNX model's dispose frees its weights");
   s2.dispose();
 });
 
@@ -259,6 +262,28 @@ Deno.test("ONNX: every method leaves no tensor behind", async () => {
   const before = tf.memory().numTensors;
   await run();
   assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("ONNX: a dynamic input size (dynamic_axes) comes from the option or the images", async () => {
+  const m = OnnxModel.decode(Deno.readFileSync(new URL("resnet_tiny.onnx", DIR)), "dyn.onnx");
+  const dims = m.proto.graph.input[0].type!.tensorType!.shape!.dim!;
+  for (const k of [0, 2, 3]) dims[k] = { dimParam: ["batch", "", "height", "width"][k] } as never;
+  let msg = "";
+  try {
+    createSession(m);
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(/dynamic size.*--input-size/.test(msg), msg);
+  const s = createSession(m, { inputSize: [64, 64] });
+  const logits = s.predict(x);
+  assert(maxRel(logits.dataSync(), readF32("resnet_tiny_logits.bin")) < 1e-4);
+  logits.dispose();
+  const big = tf.image.resizeBilinear(x, [96, 80]) as tf.Tensor4D;
+  const [e] = await explain(m, big, { method: "grad-cam" });
+  assertEquals([e.height, e.width], [96, 80]);
+  big.dispose();
+  m.dispose();
 });
 
 Deno.test("ONNX: an unsupported op is one error naming the op and the node", () => {

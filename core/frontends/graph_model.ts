@@ -460,15 +460,29 @@ export function compileGraphModel(
   };
   try {
     visit(graph.nodes[outName], outName);
-    const shapes = tf.tidy(() => {
-      const values = new Map<string, Tensor>([[inputName, tf.zeros([1, h, w, c])]]);
-      return order.map((node) => {
-        let cur = node.inputs.map((s) => values.get(s)!);
-        for (const op of node.ops) cur = [op.forward(cur)];
-        values.set(node.name, cur[0]);
-        return cur[0].shape;
+    // Output shapes from one batch-1 run; each value is freed after its last consumer.
+    const uses = new Map<string, number>();
+    for (const n of order) for (const s of n.inputs) uses.set(s, (uses.get(s) ?? 0) + 1);
+    const values = new Map<string, Tensor>([[inputName, tf.zeros([1, h, w, c])]]);
+    let shapes: number[][];
+    try {
+      shapes = order.map((node) => {
+        const y = tf.tidy(() => {
+          let cur = node.inputs.map((s) => values.get(s)!);
+          for (const op of node.ops) cur = [op.forward(cur)];
+          return cur[0];
+        });
+        values.set(node.name, y);
+        for (const s of node.inputs) {
+          const left = uses.get(s)! - 1;
+          uses.set(s, left);
+          if (left === 0) values.get(s)!.dispose();
+        }
+        return y.shape;
       });
-    });
+    } finally {
+      for (const t of values.values()) if (!t.isDisposed) t.dispose();
+    }
     const nodes: LayerNode[] = order.map((n, i) => ({
       ...n,
       outputShape: [null, ...shapes[i].slice(1)],

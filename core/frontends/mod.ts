@@ -1,9 +1,9 @@
 /**
  * Front ends: each compiles one kind of model into the executor's graph
  * ({@linkcode ModelGraph}), so that one executor ({@linkcode ModelSession}) runs every
- * method on every model. Built in: tfjs LayersModels (`readGraph` over `core/layer_ops.ts`)
- * tfjs GraphModels (`core/frontends/graph_model.ts`) and ONNX models (`core/frontends/onnx.ts`,
- * NCHW converted to NHWC at load time). Another format plugs in with
+ * method on every model. Built in: tfjs LayersModels (`readGraph` over `core/layer_ops.ts`),
+ * tfjs GraphModels (`graph_model.ts`) and ONNX models (`onnx_model.ts` reads the file,
+ * `onnx.ts` compiles it, NCHW converted to NHWC at load time). Another format plugs in with
  * {@linkcode registerFrontEnd}: it recognises its model objects and compiles them with the
  * op constructors of `core/frontends/ops.ts` (NHWC layouts, converted once at load time).
  *
@@ -13,12 +13,13 @@ import { type ModelGraph, readGraph } from "../graph.ts";
 import { ModelSession } from "../session.ts";
 import { type GraphModel, type LayersModel, type Tensor, tf } from "../tensor.ts";
 import { compileGraphModel } from "./graph_model.ts";
-import { compileOnnxModel, OnnxModel } from "./onnx.ts";
+import { compileOnnxModel } from "./onnx.ts";
+import { OnnxModel } from "./onnx_model.ts";
 
 export { type CompiledGraph, compileGraphModel, type GraphModelOptions } from "./graph_model.ts";
+export { compileOnnxModel } from "./onnx.ts";
 export {
   type AttributeProto,
-  compileOnnxModel,
   type GraphProto,
   loadOnnxModel,
   type ModelProto,
@@ -26,7 +27,7 @@ export {
   OnnxModel,
   type TensorProto,
   type ValueInfoProto,
-} from "./onnx.ts";
+} from "./onnx_model.ts";
 
 /** Options every front end understands. */
 export interface CompileOptions {

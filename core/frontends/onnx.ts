@@ -1,7 +1,7 @@
 /**
- * The ONNX front end: reads a `.onnx` file (protobuf, decoded with the `onnx-proto`
- * package's generated ONNX schema) and compiles its graph into the executor's graph, so that
- * PyTorch models exported with `torch.onnx.export` run every method.
+ * The ONNX front end: compiles a loaded `.onnx` model (see `onnx_model.ts`) into the
+ * executor's graph, so that PyTorch models exported with `torch.onnx.export` run every
+ * method.
  *
  * Layouts convert once, at compile time: the NCHW input becomes NHWC (`[N, H, W, C]`, as for
  * every other model), convolution weights `[M, C/g, kh, kw]` become HWIO (or HWCM for
@@ -12,38 +12,39 @@
  *
  * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
  * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
- * `Clip` (to ReLU / ReLU6), `LeakyRelu`, `HardSigmoid`, `HardSwish`, `Elu`, `Selu`,
- * `Softplus`, `Sigmoid`, `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`,
- * `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`,
- * `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`, `Sum`, `Concat`,
- * `Pad` (zeros, H and W), `Dropout`, `Identity`, `Cast` to a float type, `Transpose` by the
- * identity permutation, `Constant`. Any other op, and any attribute an op does not read, is
- * one error naming the op, the attribute and the node.
+ * `Clip` (to ReLU / ReLU6), `Sigmoid`, `HardSigmoid` and `HardSwish` (as an affine map, a
+ * ReLU6 and, for HardSwish, a multiplication), `LeakyRelu`, `Elu`, `Selu`, `Softplus`,
+ * `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`, `AveragePool`, `GlobalAveragePool`,
+ * `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`, `Reshape` to `[N, -1]`, `Gemm`,
+ * `MatMul` by a constant, `Add`, `Mul`, `Sum`, `Concat`, `Pad` (zeros, H and W), `Dropout`,
+ * `Identity`, `Cast` to a float type, `Transpose` by the identity permutation, `Constant`.
+ * Any other op, and any attribute an op does not read, is one error naming the op, the
+ * attribute and the node.
  *
- * Weights load from the model file (raw bytes or typed fields; float32, float16, float64 and
- * integer types) or, with {@linkcode loadOnnxModel}, from external data files next to it.
+ * Reading the file (weights in it or in external data files) is `onnx_model.ts`.
  *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
  * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`, unless it is the
  * module's last node: a module's output takes the module's name, so that SqueezeNet's
- * `features.7` is its Fire module's `Concat` and DenseNet's `features.denseblock3` the
- * block's last `Concat`).
+ * `features.7` is its Fire module's `Concat`, DenseNet's `features.denseblock3` the block's
+ * last `Concat`, and SiLU's `Mul` the SiLU module).
  *
  * @module
  */
-import onnxProto from "onnx-proto";
 import { buildGraph, type LayerNode, type ModelGraph } from "../graph.ts";
 import type { Op } from "../layer_ops.ts";
-import {
-  companionUrl,
-  displayName,
-  fetchBytes,
-  ModelLoadError,
-  type ModelLoadOptions,
-} from "../model_io.ts";
-import { toModuleUrl } from "../registry.ts";
 import { type Tensor, type Tensor4D, tf, windowPads } from "../tensor.ts";
+import {
+  type AttrValue,
+  attrValue,
+  type Constant,
+  type NodeProto,
+  num,
+  type OnnxModel,
+  type TensorProto,
+  tensorValues,
+} from "./onnx_model.ts";
 import {
   activationOp,
   affineOp,
@@ -64,300 +65,6 @@ import {
 
 /** An op's layer (node) name and source op type. */
 type Origin = [layer: string, className: string];
-
-const { onnx } = onnxProto;
-
-/** An ONNX `TensorProto` (the fields read; 64-bit integers may be `Long` objects). */
-export interface TensorProto {
-  /** Tensor name. */
-  name: string;
-  /** Dimensions. */
-  dims: unknown[];
-  /** `TensorProto.DataType` code. */
-  dataType: number;
-  /** Little-endian raw bytes (empty when a typed field holds the values). */
-  rawData: Uint8Array;
-  /** float values. */
-  floatData: number[];
-  /** int32 (and float16 bit pattern) values. */
-  int32Data: number[];
-  /** int64 values. */
-  int64Data: unknown[];
-  /** double values. */
-  doubleData: number[];
-  /** `TensorProto.DataLocation` code (1 = external file). */
-  dataLocation: number;
-  /** Where external data lives: `location`, `offset`, `length` entries. */
-  externalData: { key: string; value: string }[];
-}
-
-/** An ONNX `AttributeProto` (the fields read). */
-export interface AttributeProto {
-  /** Attribute name. */
-  name: string;
-  /** `AttributeProto.AttributeType` code. */
-  type: number;
-  /** float value. */
-  f: number;
-  /** int value. */
-  i: unknown;
-  /** ints value. */
-  ints: unknown[];
-  /** floats value. */
-  floats: number[];
-  /** string value (bytes). */
-  s: Uint8Array;
-  /** tensor value. */
-  t: TensorProto | null;
-}
-
-/** An ONNX `NodeProto` (the fields read). */
-export interface NodeProto {
-  /** Node name. */
-  name: string;
-  /** Op type, e.g. `Conv`. */
-  opType: string;
-  /** Input value names ("" for an omitted optional input). */
-  input: string[];
-  /** Output value names. */
-  output: string[];
-  /** Attributes. */
-  attribute: AttributeProto[];
-}
-
-/** An ONNX `ValueInfoProto` (the fields read). */
-export interface ValueInfoProto {
-  /** Value name. */
-  name: string;
-  /** Its tensor type and shape. */
-  type?: { tensorType?: { shape?: { dim?: { dimValue?: unknown }[] } } } | null;
-}
-
-/** An ONNX `GraphProto` (the fields read). */
-export interface GraphProto {
-  /** Nodes in topological order. */
-  node: NodeProto[];
-  /** Weights. */
-  initializer: TensorProto[];
-  /** Inputs (initializers may be listed too). */
-  input: ValueInfoProto[];
-  /** Outputs. */
-  output: ValueInfoProto[];
-}
-
-/** The decoded `ModelProto` fields the front end reads. */
-export interface ModelProto {
-  /** The model's graph. */
-  graph: GraphProto;
-}
-
-type AttrValue = number | number[] | string | TensorProto | undefined;
-
-/** A constant of the graph (initializer or `Constant` output), in ONNX layout. */
-interface Constant {
-  readonly dims: number[];
-  readonly data: Float32Array | Int32Array;
-}
-
-/** A loaded ONNX model: its decoded protobuf and where it came from. */
-export class OnnxModel {
-  /** The decoded `ModelProto`. */
-  readonly proto: ModelProto;
-  /** File name or URL, for messages. */
-  readonly source: string;
-
-  /** Wraps a decoded model. */
-  constructor(proto: ModelProto, source: string) {
-    this.proto = proto;
-    this.source = source;
-  }
-
-  /** Decodes `.onnx` bytes (throws a one-line error when they are not an ONNX model). */
-  static decode(bytes: Uint8Array, source = "model.onnx"): OnnxModel {
-    let proto: ModelProto;
-    try {
-      proto = onnx.ModelProto.decode(bytes) as unknown as ModelProto;
-    } catch (e) {
-      throw new Error(`${source}: not an ONNX model (${(e as Error).message.split("\n")[0]})`);
-    }
-    if (!proto.graph || !proto.graph.node?.length) {
-      throw new Error(`${source}: not an ONNX model (no graph)`);
-    }
-    return new OnnxModel(proto, source);
-  }
-
-  /** The input's dimensions `[N, C, H, W]` (0 where dynamic). */
-  inputDims(): number[] {
-    const g = this.proto.graph;
-    const init = new Set(g.initializer.map((t) => t.name));
-    const input = g.input.find((i) => !init.has(i.name));
-    return (input?.type?.tensorType?.shape?.dim ?? []).map((d) => num(d.dimValue ?? 0) || 0);
-  }
-
-  /** Nothing to free: weights become tensors in the session that compiles the model. */
-  dispose(): void {}
-}
-
-/** Largest `.onnx` file read (protobuf's limit: bigger models keep weights outside). */
-const MAX_ONNX_BYTES = 2 ** 31;
-
-/** Bytes per element of the `TensorProto.DataType` codes the front end reads. */
-const ELEMENT_BYTES: Readonly<Record<number, number>> = { 1: 4, 6: 4, 7: 8, 10: 2, 11: 8 };
-
-/**
- * Reads and decodes an `.onnx` file from a path or URL, with weights stored in external data
- * files next to it. The reliability rules of the tfjs loaders apply (`core/model_io.ts`):
- * only regular files, sizes checked before reading (an external file may hold no more than
- * its tensors need), and external data paths inside the model's folder unless
- * `opts.allowOutsideFolder`. Failures are one-line {@linkcode ModelLoadError}s naming the file.
- *
- * @example
- * ```ts
- * import { loadOnnxModel } from "./onnx.ts";
- * // const model = await loadOnnxModel("resnet18.onnx"); // then createSession(model)
- * ```
- */
-export async function loadOnnxModel(
-  pathOrUrl: string | URL,
-  opts: ModelLoadOptions = {},
-): Promise<OnnxModel> {
-  const url = toModuleUrl(pathOrUrl);
-  const name = displayName(url);
-  const model = OnnxModel.decode(await fetchBytes(url, name, MAX_ONNX_BYTES), name);
-  // Weights in external data files: what each file must hold, then each file read once.
-  const external = model.proto.graph.initializer.filter((t) =>
-    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
-  );
-  const spans = external.map((t) => {
-    const entry = (key: string): string | undefined =>
-      t.externalData.find((e) => e.key === key)?.value;
-    const location = entry("location");
-    if (!location) {
-      throw new ModelLoadError(`${name}: tensor '${t.name}' has no external data location`);
-    }
-    const what = `${name}: external data '${location}'`;
-    const fileUrl = companionUrl(url, location, what, opts);
-    const count = (t.dims ?? []).map(num).reduce((a, b) => a * b, 1);
-    const offset = Number(entry("offset") ?? 0);
-    const length = entry("length") !== undefined
-      ? Number(entry("length"))
-      : count * (ELEMENT_BYTES[t.dataType] ?? 0);
-    if (!(offset >= 0 && length >= 0)) {
-      throw new ModelLoadError(
-        `${what}: tensor '${t.name}' has offset ${offset}, length ${length}`,
-      );
-    }
-    return { t, fileUrl, what, location, offset, length };
-  });
-  const need = new Map<string, number>();
-  for (const s of spans) {
-    need.set(s.fileUrl, Math.max(need.get(s.fileUrl) ?? 0, s.offset + s.length));
-  }
-  const files = new Map<string, Uint8Array>();
-  for (const s of spans) {
-    let data = files.get(s.fileUrl);
-    if (!data) {
-      data = await fetchBytes(s.fileUrl, s.what, need.get(s.fileUrl));
-      files.set(s.fileUrl, data);
-    }
-    if (s.offset + s.length > data.length) {
-      throw new ModelLoadError(
-        `${s.what}: tensor '${s.t.name}' reads bytes ${s.offset}..${s.offset + s.length}, ` +
-          `the file has ${data.length}`,
-      );
-    }
-    s.t.rawData = data.subarray(s.offset, s.offset + s.length);
-    s.t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
-  }
-  return model;
-}
-
-const num = (v: unknown): number => Number(typeof v === "object" && v !== null ? String(v) : v);
-
-const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** float16 bits to float32. */
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? NaN : s * Infinity;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
-}
-
-/** The values of a TensorProto (float types as float32, integer types as int32). */
-function tensorValues(t: TensorProto, where: string): Constant {
-  const dims = (t.dims ?? []).map(num);
-  const count = dims.reduce((a, b) => a * b, 1);
-  const raw = t.rawData && t.rawData.length ? t.rawData : undefined;
-  const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
-  const T = onnx.TensorProto.DataType;
-  if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-    throw new Error(`${where}: tensor '${t.name}' is stored in an external data file`);
-  }
-  switch (t.dataType) {
-    case T.FLOAT: {
-      // Aligned little-endian raw bytes are used in place (no copy of the weights).
-      if (raw && LITTLE_ENDIAN && raw.byteOffset % 4 === 0 && raw.byteLength >= count * 4) {
-        return { dims, data: new Float32Array(raw.buffer, raw.byteOffset, count) };
-      }
-      const out = new Float32Array(count);
-      if (view) { for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true); }
-      else out.set(t.floatData ?? []);
-      return { dims, data: out };
-    }
-    case T.FLOAT16: {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = halfToFloat(view ? view.getUint16(i * 2, true) : num(t.int32Data?.[i]));
-      }
-      return { dims, data: out };
-    }
-    case T.DOUBLE: {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = view ? view.getFloat64(i * 8, true) : num(t.doubleData?.[i]);
-      }
-      return { dims, data: out };
-    }
-    case T.INT64: {
-      const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) {
-        out[i] = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
-      }
-      return { dims, data: out };
-    }
-    case T.INT32: {
-      const out = new Int32Array(count);
-      if (view) { for (let i = 0; i < count; i++) out[i] = view.getInt32(i * 4, true); }
-      else out.set(t.int32Data ?? []);
-      return { dims, data: out };
-    }
-    default:
-      throw new Error(`${where}: tensor '${t.name}' has unsupported data type ${t.dataType}`);
-  }
-}
-
-function attrValue(a: AttributeProto): AttrValue {
-  const A = onnx.AttributeProto.AttributeType;
-  switch (a.type) {
-    case A.FLOAT:
-      return a.f;
-    case A.INT:
-      return num(a.i);
-    case A.INTS:
-      return a.ints.map(num);
-    case A.FLOATS:
-      return a.floats;
-    case A.STRING:
-      return new TextDecoder().decode(a.s);
-    case A.TENSOR:
-      return a.t ?? undefined;
-    default:
-      return undefined;
-  }
-}
 
 /** Executable-graph names from PyTorch scope names (see the module doc). */
 function nodeNames(nodes: readonly NodeProto[]): string[] {
@@ -454,20 +161,15 @@ function attrText(v: AttrValue): string {
   return String(v);
 }
 
-/** A value's NHWC shape at batch 1 (what compiling a node needs to know of its input). */
-interface Shaped {
-  readonly shape: number[];
-  readonly rank: number;
-}
-
 /** A data value: the executable node producing it and its NHWC shape at batch 1. */
 interface Value {
   readonly node: string;
-  readonly probe: Shaped;
+  readonly probe: Tensor;
 }
 
 class OnnxCompiler {
   readonly owned: Tensor[] = [];
+  readonly probes: Tensor[] = [];
   /** Constants by value name, decoded when a node reads them (no decoded copy is kept). */
   readonly consts = new Map<string, TensorProto>();
   readonly values = new Map<string, Value>();
@@ -524,9 +226,9 @@ class OnnxCompiler {
       if (data.length !== 1) this.fail(n, name, `expected one data input, got ${data.length}`);
       this.emit(name, n, ops, data);
     };
-    const spatial = (): Shaped => {
+    const spatial = (): Tensor4D => {
       if (!x || x.rank !== 4) this.fail(n, name, "needs a 4-D (N, C, H, W) input");
-      return x;
+      return x as Tensor4D;
     };
     switch (n.opType) {
       case "Constant": {
@@ -543,6 +245,29 @@ class OnnxCompiler {
         return one(activationOp(...o, "relu"));
       case "Sigmoid":
         return one(activationOp(...o, "sigmoid"));
+      case "HardSigmoid":
+        return one(...this.hardSigmoid(o, num(a.alpha ?? 0.2), num(a.beta ?? 0.5)));
+      case "HardSwish": {
+        // x * hardsigmoid(x) (alpha 1/6, beta 1/2): the gate as a node of its own, then a Mul.
+        if (data.length !== 1) this.fail(n, name, "expected one data input");
+        const xv = this.values.get(data[0])!;
+        const gate = this.node(
+          `${name}/HardSigmoid`,
+          "HardSigmoid",
+          this.hardSigmoid(
+            [
+              `${name}/HardSigmoid`,
+              "HardSigmoid",
+            ],
+            1 / 6,
+            0.5,
+          ),
+          [xv],
+        );
+        const out = this.node(name, n.opType, [mergeOp(...o, "multiply")], [xv, gate]);
+        this.values.set(n.output[0], out);
+        return;
+      }
       case "Tanh":
         return one(activationOp(...o, "tanh"));
       case "Softplus":
@@ -558,10 +283,6 @@ class OnnxCompiler {
       }
       case "LeakyRelu":
         return one(activationOp(...o, "leaky_relu", { alpha: num(a.alpha ?? 0.01) }));
-      case "HardSigmoid":
-        return one(...this.hardSigmoid(o, num(a.alpha ?? 0.2), num(a.beta ?? 0.5)));
-      case "HardSwish": // x * HardSigmoid(x; 1/6, 1/2) = x * relu6(x + 3) / 6
-        return one(activationOp(...o, "hard_silu"));
       case "Transpose": {
         const perm = (a.perm as number[] | undefined) ?? [];
         if (perm.some((p, i) => p !== i)) {
@@ -678,34 +399,48 @@ class OnnxCompiler {
     }
   }
 
-  /** ONNX `HardSigmoid`: `clip(alpha x + beta, 0, 1)`, as an affine op and a clipped ReLU. */
-  hardSigmoid(o: Origin, alpha: number, beta: number): Op[] {
-    const [g, b] = [
-      this.weight(new Float32Array([alpha]), []),
-      this.weight(new Float32Array([beta]), []),
-    ];
-    return [affineOp(...o, { gamma: g, beta: b }), activationOp(...o, "relu", { maxValue: 1 })];
+  emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
+    const v = this.node(name, n.opType, ops, data.map((d) => this.values.get(d)!));
+    this.values.set(n.output[0], v);
   }
 
-  emit(name: string, n: NodeProto, ops: Op[], data: string[]): void {
-    const ins = data.map((d) => this.values.get(d)!);
-    // Output shape from a forward pass on zeros (only one node's tensors alive at a time).
-    const shape = tf.tidy(() => {
-      let cur = ins.map((v) => tf.zeros(v.probe.shape));
+  /** Adds an executable node fed by `ins`; returns its value. */
+  node(name: string, className: string, ops: Op[], ins: Value[]): Value {
+    const probe = tf.tidy(() => {
+      let cur = ins.map((v) => v.probe);
       for (const op of ops) cur = [op.forward(cur)];
-      return cur[0].shape;
+      return cur[0];
     });
-    const probe = { shape, rank: shape.length };
-    this.values.set(n.output[0], { node: name, probe });
+    this.probes.push(probe);
     this.nodes.push({
       name,
-      className: n.opType,
+      className,
       inputs: ins.map((v) => v.node),
       outputShape: [null, ...probe.shape.slice(1)],
       ops,
       reducesResolution: ops.some(isStrided),
       hasKernel: ops.some((o) => KERNEL_KINDS.has(o.kind)),
     });
+    return { node: name, probe };
+  }
+
+  /** A scalar the session owns. */
+  scalar(v: number): Tensor {
+    const t = tf.scalar(v);
+    this.owned.push(t);
+    return t;
+  }
+
+  /**
+   * `clip(alpha * x + beta, 0, 1)` as ops of known kinds: an affine map to `6 (alpha x +
+   * beta)`, a ReLU6, and a division by 6.
+   */
+  hardSigmoid(o: Origin, alpha: number, beta: number): Op[] {
+    return [
+      affineOp(...o, { gamma: this.scalar(6 * alpha), beta: this.scalar(6 * beta) }),
+      activationOp(...o, "relu6"),
+      affineOp(...o, { gamma: this.scalar(1 / 6) }),
+    ];
   }
 
   /** Padding of a window op: `same`/`valid` where they match, else explicit amounts. */
@@ -713,7 +448,7 @@ class OnnxCompiler {
     n: NodeProto,
     name: string,
     a: Record<string, AttrValue>,
-    x: Shaped,
+    x: Tensor4D,
     k: [number, number],
     s: [number, number],
     d: [number, number],
@@ -739,7 +474,7 @@ class OnnxCompiler {
     name: string,
     o: Origin,
     a: Record<string, AttrValue>,
-    x: Shaped,
+    x: Tensor4D,
   ): Op[] {
     const w = this.constant(n, name, 1, "weight");
     const [m, cg, kh, kw] = w.dims;
@@ -753,14 +488,14 @@ class OnnxCompiler {
       : [];
     const bias = n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const b = bias ? this.weight(bias.data, [m]) : undefined;
-    // Layouts change in JS, so that only the converted kernel is ever a tensor.
+    // Layouts change in JS, one weight at a time: no second copy on the backend.
     let kernel: Tensor;
     if (group === 1) {
-      kernel = tf.tensor(permute(w.data, w.dims, [2, 3, 1, 0]), [kh, kw, cg, m]); // -> HWIO
+      kernel = tf.tensor4d(permute(w.data, w.dims, [2, 3, 1, 0]), [kh, kw, cg, m]);
     } else if (group === cin && cg === 1) {
-      // Depthwise: output channel c * mult + j reads input channel c (-> HWCM).
-      const mult = m / cin;
-      kernel = tf.tensor(permute(w.data, [cin, mult, kh, kw], [2, 3, 0, 1]), [kh, kw, cin, mult]);
+      // Depthwise: output channel c * mult + j reads input channel c -> [kh, kw, C, mult].
+      const dims = [cin, m / cin, kh, kw];
+      kernel = tf.tensor4d(permute(w.data, dims, [2, 3, 0, 1]), [kh, kw, cin, m / cin]);
     } else if (cin % group === 0 && m % group === 0 && cg === cin / group) {
       kernel = groupedAsDense(w, group, cin);
     } else {
@@ -777,7 +512,7 @@ class OnnxCompiler {
     name: string,
     o: Origin,
     a: Record<string, AttrValue>,
-    x: Shaped,
+    x: Tensor4D,
   ): Op[] {
     const k = a.kernel_shape as [number, number];
     const s = ((a.strides as number[]) ?? [1, 1]) as [number, number];
@@ -818,7 +553,7 @@ class OnnxCompiler {
   }
 
   /** ONNX-order flatten of `[N, H, W, C]` (C, H, W order), or a plain reshape. */
-  flatten(o: Origin, x: Shaped): Op {
+  flatten(o: Origin, x: Tensor): Op {
     if (x.rank !== 4 || (x.shape[1] === 1 && x.shape[2] === 1)) return reshapeOp(...o, [-1]);
     return {
       kind: "reshape",
@@ -842,10 +577,10 @@ class OnnxCompiler {
     }
     if (w.dims.length !== 2) this.fail(n, name, `weight of shape [${w.dims}] is not 2-D`);
     const transB = num(a.transB ?? 0) === 1;
-    const [rows, cols] = w.dims;
+    const [r, c2] = w.dims;
     const kernel = transB
-      ? tf.tensor(permute(w.data, w.dims, [1, 0]), [cols, rows])
-      : tf.tensor(w.data, w.dims, "float32");
+      ? tf.tensor2d(permute(w.data, w.dims, [1, 0]), [c2, r])
+      : tf.tensor2d(w.data, [r, c2]);
     this.owned.push(kernel);
     const c = n.opType === "Gemm" && n.input[2] ? this.constant(n, name, 2, "bias") : undefined;
     const bias = c ? this.weight(c.data, c.dims) : undefined;
@@ -872,29 +607,23 @@ class OnnxCompiler {
   }
 }
 
-/** `data` of shape `dims` with its axes permuted (`out` axis k is `dims` axis `perm[k]`). */
-function permute(
-  data: Float32Array | Int32Array,
-  dims: readonly number[],
-  perm: readonly number[],
-): Float32Array {
+/** `data` of shape `dims` with its axes permuted (`perm[i]` = source axis of axis i). */
+function permute(data: Float32Array | Int32Array, dims: number[], perm: number[]): Float32Array {
   const rank = dims.length;
-  const stride = new Array<number>(rank).fill(1);
-  for (let k = rank - 2; k >= 0; k--) stride[k] = stride[k + 1] * dims[k + 1];
   const outDims = perm.map((p) => dims[p]);
-  const srcStride = perm.map((p) => stride[p]); // source step of each output axis
+  const srcStrides = dims.map((_, i) => dims.slice(i + 1).reduce((a, b) => a * b, 1));
+  const step = perm.map((p) => srcStrides[p]); // source stride of each output axis
   const out = new Float32Array(data.length);
-  const idx = new Array<number>(rank).fill(0);
+  const idx = new Array(rank).fill(0);
   let src = 0;
-  for (let o = 0; o < out.length; o++) {
-    out[o] = data[src];
-    // Next output index, carrying from the last axis.
-    for (let k = rank - 1; k >= 0; k--) {
-      idx[k]++;
-      src += srcStride[k];
-      if (idx[k] < outDims[k]) break;
-      src -= srcStride[k] * outDims[k];
-      idx[k] = 0;
+  for (let k = 0; k < out.length; k++) {
+    out[k] = data[src];
+    for (let a = rank - 1; a >= 0; a--) {
+      idx[a]++;
+      src += step[a];
+      if (idx[a] < outDims[a]) break;
+      src -= step[a] * outDims[a];
+      idx[a] = 0;
     }
   }
   return out;
@@ -993,16 +722,30 @@ export function compileOnnxModel(
       return want[i];
     });
     const c = dims[1];
-    const probe = { shape: [1, hw[0], hw[1], c], rank: 4 };
+    const probe = tf.zeros([1, hw[0], hw[1], c]);
+    compiler.probes.push(probe);
     compiler.values.set(input.name, { node: input.name, probe });
     const names = nodeNames(g.node);
-    g.node.forEach((n, i) => compiler.compile(n, names[i]));
+    // Shape probes (batch 1) are freed once their last consumer is compiled.
+    const uses = new Map<string, number>([[g.output[0].name, 1]]);
+    for (const n of g.node) for (const i of n.input) uses.set(i, (uses.get(i) ?? 0) + 1);
+    g.node.forEach((n, i) => {
+      compiler.compile(n, names[i]);
+      for (const inp of n.input) {
+        const left = (uses.get(inp) ?? 1) - 1;
+        uses.set(inp, left);
+        if (left === 0) compiler.values.get(inp)?.probe.dispose();
+      }
+    });
     const out = compiler.values.get(g.output[0].name);
     if (!out) throw new Error(`${model.source}: output '${g.output[0].name}' is never computed`);
     const graph = buildGraph(input.name, [null, hw[0], hw[1], c], compiler.nodes, out.node);
+    model.adopt(compiler.owned);
     return { graph, owned: compiler.owned };
   } catch (e) {
     compiler.owned.forEach((t) => t.dispose());
     throw e;
+  } finally {
+    compiler.probes.forEach((t) => t.dispose());
   }
 }
