@@ -59,8 +59,10 @@ const PGC_OPTIONS: Record<string, Record<string, unknown>> = {
 
 /**
  * Architectures whose guided backprop equals TorchRay's: TorchRay patches only `nn.ReLU`, so
- * on MobileNetV2 its "guided backprop" is the plain gradient through ReLU6, while gradual
- * gives ReLU6 the guided rule (EfficientNet has no ReLU: both pass SiLU's gradient).
+ * its "guided backprop" passes the plain gradient through ReLU6 (MobileNetV2), Hardswish /
+ * Hardsigmoid (MobileNetV3, which gradual compiles with a ReLU6 inside and guides) and
+ * LeakyReLU (ops_mix), while gradual gives those the guided rule (EfficientNet has no ReLU:
+ * both pass SiLU's gradient).
  */
 const GUIDED_MATCHES = new Set([
   "resnet18",
@@ -71,17 +73,6 @@ const GUIDED_MATCHES = new Set([
   "squeezenet1_1",
   "googlenet",
 ]);
-
-/**
- * Checks measured on tfjs's cpu backend: on wasm, GoogLeNet's input gradient differs from
- * PyTorch's by 2.1e-2 of its max (guided backprop by 2.5e-3) while on cpu it agrees to 6e-7,
- * with the same compiled graph; the difference is in the wasm backend's backward kernels
- * (replacing any one op kind's backward by tf.grads of its forward does not remove it), not
- * in the ONNX front end.
- */
-const CPU_ONLY: Record<string, string[]> = {
-  googlenet: ["gradient_torchray", "guided_backprop_torchray"],
-};
 
 function reference(m: ModelRefs, name: string): Float32Array {
   const a = m.arrays[name];
@@ -163,18 +154,7 @@ for (const [name, m] of Object.entries(refs.models)) {
       const errors: string[] = [];
       const checks = checksOf(name, m);
       for (const [ref, method, layer, opts] of checks) {
-        const cpu = CPU_ONLY[name]?.includes(ref);
-        if (cpu) await tf.setBackend("cpu");
-        const s = cpu ? createSession(await loadOnnxModel(new URL(m.onnx, DIR))) : session;
-        let got: Float32Array;
-        try {
-          got = await rawMaps(s, method, layer, opts);
-        } finally {
-          if (cpu) {
-            s.dispose();
-            await tf.setBackend("wasm");
-          }
-        }
+        const got = await rawMaps(session, method, layer, opts);
         const err = relErr(got, reference(m, ref));
         if (!(err <= (LOOSE[name]?.[ref] ?? REL))) {
           errors.push(`${ref}: differs by ${err.toExponential(2)} of its max`);
@@ -183,9 +163,7 @@ for (const [name, m] of Object.entries(refs.models)) {
       assertEquals(errors, [], name);
       // The first runs may fill per-model caches; a second run leaves nothing behind.
       const before = tf.memory().numTensors;
-      for (const [ref, method, layer, opts] of checks) {
-        if (!CPU_ONLY[name]?.includes(ref)) await rawMaps(session, method, layer, opts);
-      }
+      for (const [, method, layer, opts] of checks) await rawMaps(session, method, layer, opts);
       assertEquals(tf.memory().numTensors, before, "tensors left behind");
     } finally {
       session.dispose();

@@ -45,6 +45,7 @@ import {
   type TensorProto,
   tensorValues,
 } from "./onnx_model.ts";
+import { FOLDABLE, foldConstant } from "./onnx_const.ts";
 import {
   activationOp,
   affineOp,
@@ -165,13 +166,15 @@ function attrText(v: AttrValue): string {
 interface Value {
   readonly node: string;
   readonly probe: Tensor;
+  /** The value was transposed to NHWC (its stored layout): only a flatten may read it. */
+  readonly nhwc?: boolean;
 }
 
 class OnnxCompiler {
   readonly owned: Tensor[] = [];
   readonly probes: Tensor[] = [];
   /** Constants by value name, decoded when a node reads them (no decoded copy is kept). */
-  readonly consts = new Map<string, TensorProto>();
+  readonly consts = new Map<string, TensorProto | Constant>();
   readonly values = new Map<string, Value>();
   readonly nodes: LayerNode[] = [];
   readonly #source: string;
@@ -201,7 +204,12 @@ class OnnxCompiler {
   constant(n: NodeProto, name: string, i: number, what: string): Constant {
     const c = this.consts.get(n.input[i]);
     if (!c) this.fail(n, name, `the ${what} (input ${i}) must be a constant`);
-    return tensorValues(c, this.#source);
+    return this.decoded(c);
+  }
+
+  /** A constant's values (initializers are decoded each time they are read). */
+  decoded(c: TensorProto | Constant): Constant {
+    return "data" in c ? c : tensorValues(c, this.#source);
   }
 
   /** Compiles one node: its ops (possibly none for constants) and data inputs. */
@@ -220,6 +228,24 @@ class OnnxCompiler {
     const data = n.input.filter((s) => s !== "" && !this.consts.has(s));
     for (const d of data) {
       if (!this.values.has(d)) this.fail(n, name, `input '${d}' is not produced by any node`);
+    }
+    if (FOLDABLE.has(n.opType) && n.input.length && !data.length) {
+      // Shape arithmetic on constants: the output is a constant too.
+      const ins = n.input.map((s) => (s ? this.decoded(this.consts.get(s)!) : undefined));
+      try {
+        this.consts.set(n.output[0], foldConstant(n.opType, a, ins));
+      } catch (e) {
+        this.fail(n, name, (e as Error).message.split("\n")[0]);
+      }
+      return;
+    }
+    const nhwc = data.find((d) => this.values.get(d)!.nhwc);
+    if (nhwc && !["Flatten", "Reshape", "Transpose"].includes(n.opType)) {
+      this.fail(
+        n,
+        name,
+        `input '${nhwc}' was transposed to NHWC; only Flatten, Reshape or a Transpose back read it`,
+      );
     }
     const x = data.length ? this.values.get(data[0])!.probe : undefined;
     const one = (...ops: Op[]) => {
@@ -284,11 +310,21 @@ class OnnxCompiler {
       case "LeakyRelu":
         return one(activationOp(...o, "leaky_relu", { alpha: num(a.alpha ?? 0.01) }));
       case "Transpose": {
-        const perm = (a.perm as number[] | undefined) ?? [];
-        if (perm.some((p, i) => p !== i)) {
-          this.fail(n, name, `perm [${perm}]: only the identity permutation is supported`);
+        const perm = ((a.perm as number[] | undefined) ?? []).join();
+        const from = data.length === 1 && this.values.get(data[0])!.nhwc;
+        // The stored layout is NHWC: a transpose to NHWC (before a flatten) moves nothing.
+        const to = perm === "0,2,3,1" && !from && x?.rank === 4
+          ? true
+          : perm === "0,3,1,2" && from
+          ? false
+          : [...perm.split(",").keys()].join() === perm
+          ? from
+          : undefined;
+        if (to === undefined) {
+          this.fail(n, name, `perm [${perm}]: only the identity or NCHW <-> NHWC (then a flatten)`);
         }
-        return one(identityOp(...o));
+        one(identityOp(...o));
+        return void this.values.set(n.output[0], { ...this.values.get(n.output[0])!, nhwc: to });
       }
       case "Cast": {
         const to = num(a.to);
@@ -355,13 +391,13 @@ class OnnxCompiler {
       }
       case "Flatten": {
         if (num(a.axis ?? 1) !== 1) this.fail(n, name, "only axis 1 is supported");
-        return one(this.flatten(o, x!));
+        return one(nhwc ? reshapeOp(...o, [-1]) : this.flatten(o, x!));
       }
       case "Reshape": {
         const shape = Array.from(this.constant(n, name, 1, "shape").data);
         const flat = shape.length === 2 && (shape[1] === -1 || shape[0] === -1 || shape[0] === 0);
         if (!flat) this.fail(n, name, `reshape to [${shape}]: only [N, -1] is supported`);
-        return one(this.flatten(o, x!));
+        return one(nhwc ? reshapeOp(...o, [-1]) : this.flatten(o, x!));
       }
       case "Gemm":
       case "MatMul":

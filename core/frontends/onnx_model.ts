@@ -295,7 +295,9 @@ export function tensorValues(t: TensorProto, where: string): Constant {
     case T.INT64: {
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
-        out[i] = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
+        // Clamped to int32 (exporters write INT64_MAX / MIN as "to the end" in slices).
+        const v = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
+        out[i] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, v));
       }
       return { dims, data: out };
     }

@@ -48,6 +48,23 @@ function vjp(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], dy: Tensor): Tens
 const dilated = (d: [number, number]): boolean => d[0] !== 1 || d[1] !== 1;
 
 /**
+ * An HWIO kernel with `d - 1` zero rows / columns between its taps: the undilated kernel of
+ * the same convolution (tfjs has no gradient for dilated convolutions; this one has).
+ */
+export function dilateKernel(kernel: Tensor, d: [number, number]): Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, co] = kernel.shape;
+    const eh = (kh - 1) * d[0] + 1, ew = (kw - 1) * d[1] + 1;
+    const rows = kernel.reshape([kh, 1, kw, ci, co]).pad([[0, 0], [0, d[0] - 1], [0, 0], [0, 0], [
+      0,
+      0,
+    ]]).reshape([kh * d[0], kw, ci, co]).slice([0, 0, 0, 0], [eh, kw, ci, co]);
+    return rows.reshape([eh, kw, 1, ci, co]).pad([[0, 0], [0, 0], [0, d[1] - 1], [0, 0], [0, 0]])
+      .reshape([eh, kw * d[1], ci, co]).slice([0, 0, 0, 0], [eh, ew, ci, co]) as Tensor4D;
+  });
+}
+
+/**
  * Sums a gradient over the axes along which `shape` was broadcast to `g.shape`, so that
  * the result has `shape` (numpy broadcasting: leading axes added, size-1 axes stretched).
  */
@@ -81,9 +98,11 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
       }),
     backward: (dy, [x]) => {
       if (dilated(dilations)) {
-        const f = (xx: Tensor): Tensor =>
-          tf.conv2d(xx as Tensor4D, kernel as Tensor4D, strides, padding, "NHWC", dilations);
-        return vjp(f, [x], dy);
+        const shape = x.shape as [number, number, number, number];
+        return [tf.tidy(() => {
+          const k = dilateKernel(kernel, dilations);
+          return tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding);
+        })];
       }
       const fast = sameConvTranspose(dy as Tensor4D, kernel, strides, padding);
       if (fast) return [fast];
@@ -113,13 +132,9 @@ export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op 
     backward: (dy, [x]) =>
       tf.tidy(() => {
         const dense = depthwiseAsDense(kernel);
-        if (dilated(dilations)) {
-          const f = (xx: Tensor): Tensor =>
-            tf.conv2d(xx as Tensor4D, dense, strides, padding, "NHWC", dilations);
-          return vjp(f, [x], dy);
-        }
         const shape = x.shape as [number, number, number, number];
-        return [tf.conv2dTranspose(dy as Tensor4D, dense, shape, strides, padding)];
+        const k = dilated(dilations) ? dilateKernel(dense, dilations) : dense;
+        return [tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding)];
       }),
   };
 }
