@@ -7,6 +7,9 @@
  */
 import { initBackend } from "../core/backend.ts";
 import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
+import type { Constant } from "../core/frontends/onnx_model.ts";
+import { foldConstant } from "../core/frontends/onnx_const.ts";
+import { convOp, dilateKernel } from "../core/frontends/ops.ts";
 import { tf } from "../core/tensor.ts";
 import onnxProto from "onnx-proto";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
@@ -109,8 +112,12 @@ Deno.test("ONNX ops: an unsupported op, attribute or layout is one error naming 
       "op.onnx: node 'block' (LeakyRelu): attribute 'storage_order' = 1 is not supported",
     ],
     [
-      oneNode("Transpose", [ints("perm", [0, 2, 3, 1])]),
-      "node 'block' (Transpose): perm [0,2,3,1]: only the identity permutation",
+      oneNode("Transpose", [ints("perm", [0, 1, 3, 2])]),
+      "node 'block' (Transpose): perm [0,1,3,2]: only the identity or NCHW <-> NHWC",
+    ],
+    [
+      then(oneNode("Transpose", [ints("perm", [0, 2, 3, 1])]), "Relu"),
+      "node 'next' (Relu): input 'y' was transposed to NHWC; only Flatten, Reshape",
     ],
     [oneNode("Cast", [i("to", 7)]), "(Cast): cast to data type 7: only to floats"],
   ];
@@ -126,6 +133,74 @@ Deno.test("ONNX ops: an unsupported op, attribute or layout is one error naming 
     assert(!msg.includes("\n"), msg);
   }
   assertEquals(tf.memory().numTensors, before, "tensors left behind");
+});
+
+/** A model's bytes with one more node `opType` reading its output `y` (output `z`). */
+function then(bytes: Uint8Array, opType: string): Uint8Array {
+  const model = onnx.ModelProto.decode(bytes);
+  model.graph!.node!.push({ name: "/next/" + opType, opType, input: ["y"], output: ["z"] });
+  model.graph!.output = [valueInfo("z")];
+  return onnx.ModelProto.encode(model).finish();
+}
+
+Deno.test("ONNX ops: NCHW -> NHWC transpose then flatten reads H, W, C order", () => {
+  const got = run(then(oneNode("Transpose", [ints("perm", [0, 2, 3, 1])]), "Flatten"));
+  // The flattened [1, 3, 3, 2] (H, W, C) of the NCHW input X.
+  const want = Array.from({ length: 18 }, (_, k) => X[(k % 2) * 9 + Math.floor(k / 2)]);
+  // run() reads its output back as [1, 3, 3, 2] NHWC -> NCHW: undo that to compare.
+  const flat = Array.from({ length: 18 }, (_, k) => got[(k % 2) * 9 + Math.floor(k / 2)]);
+  assertEquals(flat, want.map(Math.fround));
+});
+
+Deno.test("ONNX ops: shape arithmetic on constants folds (F.pad's export)", () => {
+  const c = (dims: number[], v: number[]): Constant => ({ dims, data: Int32Array.from(v) });
+  const pads = foldConstant("ConstantOfShape", {}, [c([1], [4])]);
+  assertEquals([pads.dims, Array.from(pads.data)], [[4], [0, 0, 0, 0]]);
+  const cat = foldConstant("Concat", { axis: 0 }, [c([4], [0, 1, 0, 1]), pads]);
+  const r = foldConstant("Reshape", {}, [cat, c([2], [-1, 2])]);
+  assertEquals(r.dims, [4, 2]);
+  // Reverse the rows (INT64_MIN clamped to int32 as the end), then transpose and flatten.
+  const rev = foldConstant("Slice", {}, [
+    r,
+    c([1], [-1]),
+    c([1], [-(2 ** 31)]),
+    c([1], [0]),
+    c([1], [-1]),
+  ]);
+  assertEquals(Array.from(rev.data), [0, 0, 0, 0, 0, 1, 0, 1]);
+  const t = foldConstant("Transpose", { perm: [1, 0] }, [rev]);
+  assertEquals(Array.from(t.data), [0, 0, 0, 0, 0, 0, 1, 1]);
+  const g = foldConstant("Gather", { axis: 1 }, [t, c([2], [3, -4])]);
+  assertEquals([g.dims, Array.from(g.data)], [[2, 2], [0, 0, 1, 0]]);
+  const u = foldConstant("Unsqueeze", { axes: [0] }, [g]);
+  assertEquals(u.dims, [1, 2, 2]);
+  assertEquals(foldConstant("Squeeze", {}, [u]).dims, [2, 2]);
+  const f = foldConstant("Cast", { to: 1 }, [g]);
+  assert(f.data instanceof Float32Array);
+});
+
+Deno.test("ONNX ops: a dilated convolution's input gradient (zero-stuffed kernel)", () => {
+  const before = tf.memory().numTensors;
+  tf.tidy(() => {
+    const x = tf.randomUniform([1, 9, 8, 3], -1, 1, "float32", 1) as tf.Tensor4D;
+    const k = tf.randomUniform([3, 2, 3, 4], -1, 1, "float32", 2) as tf.Tensor4D;
+    const d: [number, number] = [2, 3];
+    const stuffed = dilateKernel(k, d);
+    assertEquals(stuffed.shape, [5, 4, 3, 4]);
+    for (const padding of ["same", "valid"] as const) {
+      const a = tf.conv2d(x, k, 1, padding, "NHWC", d);
+      const b = tf.conv2d(x, stuffed, 1, padding);
+      assert(a.sub(b).abs().max().dataSync()[0] < 1e-5, `forward ${padding}`);
+      const op = convOp("c", "Conv", { kernel: k, padding, dilations: d });
+      const dy = tf.randomUniform(a.shape, -1, 1, "float32", 3);
+      const [g] = op.backward(dy, [x], a);
+      const ref = tf.grad((z: tf.Tensor) =>
+        tf.conv2d(z as tf.Tensor4D, stuffed, 1, padding).mul(dy).sum()
+      )(x);
+      assert(g.sub(ref).abs().max().dataSync()[0] < 1e-4, `gradient ${padding}`);
+    }
+  });
+  assertEquals(tf.memory().numTensors, before);
 });
 
 /** `oneNode("Mul")` with its second operand an external initializer at `location`. */

@@ -311,7 +311,7 @@ class OnnxCompiler {
         return one(activationOp(...o, "leaky_relu", { alpha: num(a.alpha ?? 0.01) }));
       case "Transpose": {
         const perm = ((a.perm as number[] | undefined) ?? []).join();
-        const from = data.length === 1 && this.values.get(data[0])!.nhwc;
+        const from = data.length === 1 && this.values.get(data[0])!.nhwc === true;
         // The stored layout is NHWC: a transpose to NHWC (before a flatten) moves nothing.
         const to = perm === "0,2,3,1" && !from && x?.rank === 4
           ? true
