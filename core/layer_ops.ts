@@ -20,6 +20,7 @@
  */
 import {
   conv2d,
+  dilateKernel,
   matMulTransposeB,
   maxPoolInputGrad,
   sameConvTranspose,
@@ -351,12 +352,12 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
     forward,
     backward: (dy, [x]) => {
       if (dilations[0] !== 1 || dilations[1] !== 1) {
-        return vjp(
-          (xx) =>
-            tf.conv2d(xx as Tensor4D, kernel as Tensor4D, strides, padding, "NHWC", dilations),
-          [x],
-          dy,
-        );
+        // tfjs has no gradient for dilated convolutions: transpose with the stuffed kernel.
+        const shape = x.shape as [number, number, number, number];
+        return [tf.tidy(() => {
+          const k = dilateKernel(kernel, dilations);
+          return tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding);
+        })];
       }
       const fast = sameConvTranspose(dy as Tensor4D, kernel, strides, padding);
       if (fast) return [fast];
@@ -405,17 +406,13 @@ export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op 
     backward: (dy, [x]) =>
       tf.tidy(() => {
         const dense = depthwiseAsDense(kernel);
-        if (dilations[0] !== 1 || dilations[1] !== 1) {
-          return vjp(
-            (xx) => tf.conv2d(xx as Tensor4D, dense, strides, padding, "NHWC", dilations),
-            [x],
-            dy,
-          );
-        }
+        const stuffed = dilations[0] !== 1 || dilations[1] !== 1
+          ? dilateKernel(dense, dilations)
+          : dense;
         return [
           tf.conv2dTranspose(
             dy as Tensor4D,
-            dense,
+            stuffed,
             x.shape as [number, number, number, number],
             strides,
             padding,

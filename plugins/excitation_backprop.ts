@@ -70,6 +70,7 @@ import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
 import {
   conv2d,
   derivedWeight,
+  dilateKernel,
   matMulTransposeB,
   sameConvTranspose,
   type Tensor,
@@ -219,7 +220,10 @@ function convExcitation(
       : tf.conv2d(xx as Tensor4D, w, strides, padding, "NHWC", dilations);
   const back = (s: Tensor): Tensor => {
     if (dilations[0] !== 1 || dilations[1] !== 1) {
-      return tf.grads((xx: Tensor) => f(xx))([x], s)[0];
+      const d = dilateKernel(w, dilations);
+      const g = tf.conv2dTranspose(s as Tensor4D, d, x.shape, strides, padding);
+      d.dispose();
+      return g;
     }
     const fast = cached ? sameConvTranspose(s as Tensor4D, w, strides, padding) : undefined;
     return fast ?? tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);

@@ -15,6 +15,7 @@
 import { activationOp, depthwiseAsDense, type Op, type OpKind } from "../layer_ops.ts";
 import {
   conv2d,
+  dilateKernel,
   matMulTransposeB,
   maxPoolInputGrad,
   sameConvTranspose,
@@ -24,7 +25,7 @@ import {
   tf,
 } from "../tensor.ts";
 
-export { activationOp };
+export { activationOp, dilateKernel };
 
 /** Attributes of a 2-D convolution (plain: HWIO kernel; depthwise: HWCM kernel). */
 export interface ConvAttrs {
@@ -46,23 +47,6 @@ function vjp(f: (...xs: Tensor[]) => Tensor, inputs: Tensor[], dy: Tensor): Tens
 }
 
 const dilated = (d: [number, number]): boolean => d[0] !== 1 || d[1] !== 1;
-
-/**
- * An HWIO kernel with `d - 1` zero rows / columns between its taps: the undilated kernel of
- * the same convolution (tfjs has no gradient for dilated convolutions; this one has).
- */
-export function dilateKernel(kernel: Tensor, d: [number, number]): Tensor4D {
-  return tf.tidy(() => {
-    const [kh, kw, ci, co] = kernel.shape;
-    const eh = (kh - 1) * d[0] + 1, ew = (kw - 1) * d[1] + 1;
-    const rows = kernel.reshape([kh, 1, kw, ci, co]).pad([[0, 0], [0, d[0] - 1], [0, 0], [0, 0], [
-      0,
-      0,
-    ]]).reshape([kh * d[0], kw, ci, co]).slice([0, 0, 0, 0], [eh, kw, ci, co]);
-    return rows.reshape([eh, kw, 1, ci, co]).pad([[0, 0], [0, 0], [0, d[1] - 1], [0, 0], [0, 0]])
-      .reshape([eh, kw * d[1], ci, co]).slice([0, 0, 0, 0], [eh, ew, ci, co]) as Tensor4D;
-  });
-}
 
 /**
  * Sums a gradient over the axes along which `shape` was broadcast to `g.shape`, so that
