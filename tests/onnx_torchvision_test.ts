@@ -16,6 +16,7 @@ import { type Tensor4D, tf } from "../core/tensor.ts";
 import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import "../plugins/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { gradual } from "./_cli_run.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 
@@ -220,26 +221,6 @@ Deno.test("ONNX torchvision: every method x extrapolator gives a sane map, no te
   }
   assertEquals(failures, []);
 });
-
-async function gradual(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      new URL("../cli/main.ts", import.meta.url).pathname,
-      ...args,
-    ],
-    cwd: new URL("../", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
 
 Deno.test("CLI: the README recipe's lines (explain --labels imagenet, list) on a torchvision export", async () => {
   const dir = await Deno.makeTempDir();
