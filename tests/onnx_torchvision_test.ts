@@ -298,3 +298,45 @@ Deno.test("CLI: the built-in shapes model says once that it knows only shapes", 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("CLI: compare and eval take an .onnx model", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const model = "tests/fixtures/onnx_torchvision/squeezenet1_1.onnx";
+    const c = await gradual([
+      "compare",
+      "models/samples/star_3000004.png",
+      "--model",
+      model,
+      "--backend",
+      "cpu",
+      "-o",
+      dir,
+    ]);
+    assertEquals(c.code, 0, c.stderr);
+    assertEquals(
+      [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".compare.png")).length,
+      1,
+    );
+    const e = await gradual([
+      "eval",
+      "--model",
+      model,
+      "--n",
+      "3",
+      "--steps",
+      "4",
+      "--methods",
+      "grad-cam",
+      "--extrapolate",
+      "none",
+      "--backend",
+      "cpu",
+      "--json",
+    ]);
+    assertEquals(e.code, 0, e.stderr);
+    assert(e.stdout.includes('"grad-cam"'), e.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
