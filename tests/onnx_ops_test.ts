@@ -6,7 +6,7 @@
  * (external data inside the model's folder, regular files, sizes checked first).
  */
 import { initBackend } from "../core/backend.ts";
-import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
+import { createSession, loadOnnxModel, onnxFromBytes, OnnxModel } from "../core/frontends/mod.ts";
 import type { Constant } from "../core/frontends/onnx_model.ts";
 import { foldConstant } from "../core/frontends/onnx_const.ts";
 import { convOp, dilateKernel } from "../core/frontends/ops.ts";
@@ -256,6 +256,13 @@ Deno.test("ONNX loader: external data stays in the model's folder, regular files
     await assertRejects(
       () => loadOnnxModel(`${dir}/dev.onnx`, { allowOutsideFolder: true }),
       /external data '\/dev\/zero': not a regular file/,
+    );
+    // In memory (the playground's dropped files): external data by file name.
+    const mem = await onnxFromBytes(externalMul("w.bin", 8), new Map([["w.bin", w]]), "m.onnx");
+    assertEquals(run(mem), got);
+    await assertRejects(
+      () => onnxFromBytes(externalMul("w.bin", 8), new Map(), "m.onnx"),
+      /m\.onnx: external data 'w\.bin': not among the given files/,
     );
     await Deno.writeFile(`${dir}/gone.onnx`, externalMul("gone.bin", 8));
     await assertRejects(

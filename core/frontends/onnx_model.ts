@@ -193,41 +193,76 @@ export async function loadOnnxModel(
   const url = toModuleUrl(pathOrUrl);
   const name = displayName(url);
   const model = OnnxModel.decode(await fetchBytes(url, name, MAX_ONNX_BYTES), name);
-  // Weights in external data files: what each file must hold, then each file read once.
-  const external = model.proto.graph.initializer.filter((t) =>
-    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
+  await attachExternalData(
+    model,
+    (location, what, need) => fetchBytes(companionUrl(url, location, what, opts), what, need),
   );
-  const spans = external.map((t) => {
+  return model;
+}
+
+/**
+ * Decodes an `.onnx` model given as bytes, with its external data files given by name (the
+ * browser playground's dropped files). A missing file is a {@linkcode ModelLoadError}.
+ */
+export async function onnxFromBytes(
+  bytes: Uint8Array,
+  files: ReadonlyMap<string, Uint8Array>,
+  name = "model.onnx",
+): Promise<OnnxModel> {
+  const model = OnnxModel.decode(bytes, name);
+  await attachExternalData(model, (location, what, need) => {
+    const data = files.get(location.split("/").pop() ?? location);
+    if (!data) throw new ModelLoadError(`${what}: not among the given files`);
+    if (data.length > need) {
+      throw new ModelLoadError(`${what}: ${data.length} bytes, more than the ${need} expected`);
+    }
+    return Promise.resolve(data);
+  });
+  return model;
+}
+
+/**
+ * Points the model's external initializers at their bytes: what each file must hold is
+ * computed first, then `read(location, what, need)` gives each file once (`need`: the most
+ * bytes its tensors use).
+ */
+async function attachExternalData(
+  model: OnnxModel,
+  read: (location: string, what: string, need: number) => Promise<Uint8Array>,
+): Promise<void> {
+  const name = model.source;
+  const spans = model.proto.graph.initializer.filter((t) =>
+    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
+  ).map((t) => {
     const entry = (key: string): string | undefined =>
       t.externalData.find((e) => e.key === key)?.value;
     const location = entry("location");
     if (!location) {
       throw new ModelLoadError(`${name}: tensor '${t.name}' has no external data location`);
     }
-    const what = `${name}: external data '${location}'`;
-    const fileUrl = companionUrl(url, location, what, opts);
     const count = (t.dims ?? []).map(num).reduce((a, b) => a * b, 1);
     const offset = Number(entry("offset") ?? 0);
     const length = entry("length") !== undefined
       ? Number(entry("length"))
       : count * (ELEMENT_BYTES[t.dataType] ?? 0);
+    const what = `${name}: external data '${location}'`;
     if (!(offset >= 0 && length >= 0)) {
       throw new ModelLoadError(
         `${what}: tensor '${t.name}' has offset ${offset}, length ${length}`,
       );
     }
-    return { t, fileUrl, what, location, offset, length };
+    return { t, location, what, offset, length };
   });
   const need = new Map<string, number>();
   for (const s of spans) {
-    need.set(s.fileUrl, Math.max(need.get(s.fileUrl) ?? 0, s.offset + s.length));
+    need.set(s.location, Math.max(need.get(s.location) ?? 0, s.offset + s.length));
   }
   const files = new Map<string, Uint8Array>();
   for (const s of spans) {
-    let data = files.get(s.fileUrl);
+    let data = files.get(s.location);
     if (!data) {
-      data = await fetchBytes(s.fileUrl, s.what, need.get(s.fileUrl));
-      files.set(s.fileUrl, data);
+      data = await read(s.location, s.what, need.get(s.location)!);
+      files.set(s.location, data);
     }
     if (s.offset + s.length > data.length) {
       throw new ModelLoadError(
@@ -238,7 +273,6 @@ export async function loadOnnxModel(
     s.t.rawData = data.subarray(s.offset, s.offset + s.length);
     s.t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
   }
-  return model;
 }
 
 /** A number from a protobuf scalar (64-bit integers may be `Long` objects). */
