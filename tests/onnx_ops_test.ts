@@ -3,7 +3,8 @@
  * PyTorch exports (LeakyRelu, HardSigmoid with PyTorch's alpha, HardSwish, Elu, Selu,
  * Softplus), Sum, Cast and an identity Transpose equal their ONNX definitions; an unsupported
  * attribute is one error naming op, attribute and node; the loader's reliability rules
- * (external data inside the model's folder, regular files, sizes checked first).
+ * (external data inside the model's folder, regular files, sizes checked first), weights as
+ * typed fields and float16, and in-memory external data (the playground).
  */
 import { initBackend } from "../core/backend.ts";
 import { createSession, loadOnnxModel, onnxFromBytes, OnnxModel } from "../core/frontends/mod.ts";
@@ -257,6 +258,17 @@ Deno.test("ONNX loader: external data stays in the model's folder, regular files
       () => loadOnnxModel(`${dir}/dev.onnx`, { allowOutsideFolder: true }),
       /external data '\/dev\/zero': not a regular file/,
     );
+    // The same weights as typed fields (floatData; float16 bit patterns in int32Data).
+    const typed = onnx.ModelProto.decode(externalMul("w.bin", 8));
+    const init = typed.graph!.initializer![0];
+    init.dataLocation = 0;
+    init.externalData = [];
+    init.floatData = [2, -3];
+    assertEquals(run(onnx.ModelProto.encode(typed).finish()), got);
+    init.floatData = [];
+    init.dataType = 10; // FLOAT16: 2 = 0x4000, -3 = 0xc200
+    init.int32Data = [0x4000, 0xc200];
+    assertEquals(run(onnx.ModelProto.encode(typed).finish()), got);
     // In memory (the playground's dropped files): external data by file name.
     const mem = await onnxFromBytes(externalMul("w.bin", 8), new Map([["w.bin", w]]), "m.onnx");
     assertEquals(run(mem), got);
