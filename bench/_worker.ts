@@ -299,7 +299,7 @@ async function main(): Promise<void> {
   };
   const model = arg("--model", "vgg16");
   const threads = Number(arg("--threads", "1"));
-  const winograd = arg("--winograd", "auto") as WinogradMode;
+  const winograd = arg("--winograd", "off") as WinogradMode;
   let st: State | undefined;
   const say = (o: unknown) => console.log("@@" + JSON.stringify(o));
   const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());

@@ -18,6 +18,7 @@
  * Options: `--quick` (1 warm-up + 2 runs, batch 1 only), `--reps1 N`, `--reps8 N`,
  * `--reps8-ceb N` (ours' c-EB rows at batch 8: no warm-up, default 1 call),
  * `--batches 1,8`, `--models vgg16,shapes-resnet`, `--winograd auto|all|off`, `--no-torch`,
+ * `--threads 1,2` (thread counts of the variants; default 1 and all cores),
  * `--no-profile`,
  * `--idle-wait S`, `--print FILE` (reprint the tables of a saved results.json), `--json FILE`
  * (where to write the results; default `bench/results.json`), `--torchray DIR` / `--pgc DIR`
@@ -285,10 +286,10 @@ async function main(): Promise<void> {
   const idleWaitMs = Number(opt("--idle-wait", "10")) * 1000;
   const profile = !flag("--no-profile");
   const cores = Math.max(1, Math.min(8, navigator.hardwareConcurrency ?? 1));
-  const threadCounts = cores > 1 ? [1, cores] : [1];
+  const threadCounts = opt("--threads", cores > 1 ? `1,${cores}` : "1").split(",").map(Number);
   const notes: string[] = [];
   const models = opt("--models", "vgg16,shapes-resnet").split(",");
-  const winograd = opt("--winograd", "auto");
+  const winograd = opt("--winograd", "off");
   const file = opt("--json", new URL("results.json", HERE).pathname);
   if (Deno.permissions.querySync({ name: "write", path: file }).state !== "granted") {
     console.error(`bench: no write permission for ${file} (add --allow-write=${file})`);

@@ -66,7 +66,7 @@ export const COMMON_HELP =
       --backend B      wasm (default), cpu or webgpu (needs a WebGPU adapter: a GPU and,
                        on Linux, a Vulkan driver)
       --threads N      wasm threads (default: all cores, at most 8; 1 for built-in models)
-      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
+      --winograd W     3x3 convolutions by Winograd on wasm: off (default, exact), auto, all
       --plugin P       load a method/extrapolator plugin module (path or URL; repeatable)
       --shard K/N      process only the K-th of N shares of the sorted inputs
       --skip-existing  skip inputs whose outputs all exist (every method, format and
@@ -223,9 +223,9 @@ export async function loadPlugins(flags: FlagValues): Promise<void> {
   for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
 }
 
-/** `--winograd`: auto (default), all or off. */
+/** `--winograd`: off (default), auto or all. */
 export function winogradFlag(flags: FlagValues): WinogradMode {
-  const w = stringFlag(flags, "winograd", "auto");
+  const w = stringFlag(flags, "winograd", "off");
   if (w !== "auto" && w !== "all" && w !== "off") {
     throw new UsageError(`--winograd must be auto, all or off, got '${w}'`);
   }

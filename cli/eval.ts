@@ -124,7 +124,7 @@ Options:
                        the deletion/insertion batches are large enough to share out)
       --no-share       score every deletion/insertion step image, also those known to be
                        equal to another (same figures, slower; for benchmarks)
-      --winograd W     3x3 convolutions by Winograd on wasm: auto (default), all, off
+      --winograd W     3x3 convolutions by Winograd on wasm: off (default, exact), auto, all
       --json           print the result as JSON instead of a markdown table
   -q, --quiet          no progress bar or summary
   -h, --help           this help
@@ -353,12 +353,19 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
         `${h}×${w}, explaining the labelled class; pointing tolerance ` +
         `${result.tolerance.toFixed(2)} px; deletion/insertion in ${steps} steps` +
         (curveN < n ? ` on the first ${curveN} scenes; ` : "; ") +
-        `mean [95% CI], ${result.resamples} bootstrap resamples, seed ${seed}.\n`,
+        `${metricWords(result)}; mean [95% CI], ${result.resamples} bootstrap resamples, ` +
+        `seed ${seed}.\n`,
     );
     console.log(formatEvalTable(result));
   }
   if (!quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
   return 0;
+}
+
+/** How energy and insertion were computed, for the line above the table. */
+function metricWords(r: EvalResult): string {
+  return `energy on ${r.energyMap === "raw" ? "raw" : "min-max normalised"} maps; insertion ` +
+    `from ${r.insertionStart === "rise" ? "RISE's 11×11 blur" : "a Gaussian blur"}`;
 }
 
 /** `--tolerance`, `--energy`, `--insertion-start`: the metric options. */
@@ -402,7 +409,7 @@ async function mergeCommand(flags: FlagValues, files: string[]): Promise<number>
     `${s.model}: ${r.n} (image, class) pairs of ${s.dataset} (${s.format}, ${merged.shards} ` +
       `shard${merged.shards === 1 ? "" : "s"} merged), ${r.height}×${r.width}; pointing ` +
       `tolerance ${r.tolerance.toFixed(2)} px; deletion/insertion in ${r.steps} steps; ` +
-      `mean [95% CI], ${r.resamples} bootstrap resamples, seed ${seed}.\n`,
+      `${metricWords(r)}; mean [95% CI], ${r.resamples} bootstrap resamples, seed ${seed}.\n`,
   );
   console.log(formatEvalTable(r));
   return 0;
@@ -703,7 +710,8 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
         `${subset === "difficult" ? ", difficult subset" : ""}, ${regions} regions), ` +
         `${h}×${w}, explaining each pair's class; pointing tolerance ` +
         `${result.tolerance.toFixed(2)} px; deletion/insertion in ${steps} steps${curves}; ` +
-        `mean [95% CI], ${result.resamples} bootstrap resamples, seed ${seed}.\n`,
+        `${metricWords(result)}; mean [95% CI], ${result.resamples} bootstrap resamples, ` +
+        `seed ${seed}.\n`,
     );
     console.log(formatEvalTable(result));
   }

@@ -88,25 +88,30 @@ function transforms(): Transforms {
 }
 
 /**
- * When 3x3 convolutions take the Winograd path on wasm. Each kernel on the path keeps a cached
- * transform of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's
- * packed copies):
- * - `"auto"` (default): the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56
- *   block: +40 MB), where the gain per byte is best (its 512-channel kernels would add 400 MB,
- *   and a Grad-CAM process would outgrow 1.5 GB).
+ * When 3x3 convolutions take the Winograd path on wasm. Its rounding error is about 1e-5 of
+ * a layer's LARGEST output, not of each output, and it differs from position to position
+ * within a 4x4 tile, so it breaks exact ties (constant image regions give equal activations,
+ * which max-pool gradients route to the first maximum): on the paper's VGG16 with a flat
+ * black background, `"auto"` moves input-gradient maps by up to 65 % of their maximum (Grad-CAM
+ * by 1e-6). Hence the default is `"off"`; the other modes are opt-in speed for methods whose
+ * maps average such effects away (Grad-CAM). Each kernel on the path keeps a cached transform
+ * of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's packed
+ * copies):
+ * - `"off"` (default): never; every convolution is the direct one.
+ * - `"auto"`: the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56 block: +40 MB),
+ *   where the gain per byte is best (its 512-channel kernels would add 400 MB).
  * - `"all"`: wherever it pays; fastest.
- * - `"off"`: never; every convolution is the direct one.
  *
  * Weights marked `exact` (`DerivedWeightOptions.exact` in `tensor.ts`: excitation backprop's
- * positive kernels and their flipped versions) never take the path, in any mode: Winograd's
- * rounding error is relative to a layer's largest outputs, and EB divides by each output.
+ * positive kernels and their flipped versions) never take the path, in any mode: EB divides
+ * by each output.
  *
  * In `"auto"` and `"all"` the cached transforms total at most 1 GiB (the wasm heap ends at
  * 4 GiB); convolutions past that budget stay direct.
  */
 export type WinogradMode = "auto" | "all" | "off";
 
-let mode: WinogradMode = "auto";
+let mode: WinogradMode = "off";
 
 /** Sets when convolutions take the Winograd path (see {@link WinogradMode}). */
 export function setWinograd(m: WinogradMode): void {

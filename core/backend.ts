@@ -37,7 +37,8 @@ export interface BackendOptions {
   threads?: number;
   /**
    * When 3x3 convolutions take the Winograd F(4x4, 3x3) path on wasm (see
-   * {@linkcode WinogradMode}); when given, the same as calling `setWinograd`. Default `"auto"`.
+   * {@linkcode WinogradMode}); when given, the same as calling `setWinograd`. Default `"off"`
+   * (exact: every convolution direct).
    */
   winograd?: WinogradMode;
 }

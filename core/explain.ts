@@ -76,7 +76,7 @@ export interface Explanation {
   className?: string;
   /** The class score (logit). */
   score: number;
-  /** Softmax probability of the class. */
+  /** Probability of the class (softmax of the scores; sigmoid for a sigmoid-output model). */
   probability: number;
   /**
    * Whether the map is empty: constant (e.g. all zero, the method found no evidence for the
@@ -154,7 +154,7 @@ export function postprocess(
  * `[N, H, W, C]` with N >= 1, the model's input size (where the model fixes it) and only
  * finite values. Throws a `RangeError` naming the problem otherwise.
  */
-export function validateInput(session: Session, input: Tensor4D): void {
+export async function validateInput(session: Session, input: Tensor4D): Promise<void> {
   if (!(input instanceof tf.Tensor)) {
     throw new TypeError("explain: the input must be a tf.Tensor4D [N, H, W, C]");
   }
@@ -174,8 +174,12 @@ export function validateInput(session: Session, input: Tensor4D): void {
     );
   }
   const bad = tf.tidy(() => tf.logicalNot(tf.isFinite(input)).sum());
-  const count = (bad.dataSync() as Int32Array)[0];
-  bad.dispose();
+  let count: number;
+  try {
+    count = (await bad.data())[0]; // asynchronous: WebGPU forbids synchronous reads
+  } finally {
+    bad.dispose();
+  }
   if (count > 0) {
     throw new RangeError(`explain: the input holds ${count} NaN or infinite values`);
   }
@@ -218,7 +222,7 @@ export async function explainMany(
   opts: Omit<ExplainOptions, keyof ExplainRequest> = {},
 ): Promise<Explanation[][]> {
   const session = sessionFor(model, input);
-  validateInput(session, input);
+  await validateInput(session, input);
   const graph = session.graph;
   const reg = opts.registry ?? defaultRegistry;
   const plans = requests.map((r) => {
@@ -244,7 +248,9 @@ export async function explainMany(
     // Every read is asynchronous (WebGPU in browsers forbids synchronous reads).
     const scoreRows = await pass.scores.array() as number[][];
     const rounds = resolveTargets(opts.targets, scoreRows, opts.labels);
-    const probs = tf.tidy(() => tf.softmax(pass.scores));
+    const probs = tf.tidy(() =>
+      graph.scoreActivation === "sigmoid" ? tf.sigmoid(pass.scores) : tf.softmax(pass.scores)
+    );
     let probRows: number[][];
     try {
       probRows = await probs.array() as number[][];

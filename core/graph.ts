@@ -49,17 +49,23 @@ export interface ModelGraph {
   readonly outputName: string;
   /**
    * Name of the node whose output holds the class scores to explain: the input of the
-   * model's softmax wherever it sits (a softmax followed by reshapes counts), the node that
-   * holds a fused softmax (see `scoreIsPreSoftmax`), else the model output.
+   * model's softmax (or final sigmoid) wherever it sits (a softmax followed by reshapes
+   * counts), the node that holds a fused one (see `scoreIsPreSoftmax`), else the model output.
    */
   readonly scoreName: string;
   /**
-   * Whether the scores are the pre-softmax tensor inside node `scoreName` (the output of
-   * its second-to-last op: a Dense / Conv2D with a fused softmax activation).
+   * Whether the scores are the pre-softmax (or pre-sigmoid) tensor inside node `scoreName`
+   * (the output of its second-to-last op: a Dense / Conv2D with a fused output activation).
    */
   readonly scoreIsPreSoftmax: boolean;
   /** How the scores were found, in words (printed by `list`; says when there is no softmax). */
   readonly scoreNote?: string;
+  /**
+   * The activation that turns the scores into the model's probabilities: `softmax` (the
+   * default, also assumed for a model without one), or `sigmoid` for a model whose output
+   * ends in a sigmoid (multi-label: each class's probability is the sigmoid of its score).
+   */
+  readonly scoreActivation?: "softmax" | "sigmoid";
   /**
    * Default CAM layer: the last spatial feature map of the feature extractor (a trunk node
    * with more than 1x1 pixels that is not a pooling, padding, reshape or alias output).
@@ -193,25 +199,33 @@ export function readGraph(model: LayersModel): ModelGraph {
 function findScores(
   byName: ReadonlyMap<string, LayerNode>,
   outputName: string,
-): { scoreName: string; scoreIsPreSoftmax: boolean; scoreNote: string } {
+): {
+  scoreName: string;
+  scoreIsPreSoftmax: boolean;
+  scoreNote: string;
+  scoreActivation: "softmax" | "sigmoid";
+} {
   let cur = outputName;
   for (;;) {
     const n = byName.get(cur);
     if (!n) break;
     const last = n.ops[n.ops.length - 1];
     const act = last?.kind === "activation" ? last.params.activation : undefined;
-    if (act === "softmax" || act === "logSoftmax") {
+    if (act === "softmax" || act === "logSoftmax" || act === "sigmoid") {
+      const scoreActivation = act === "sigmoid" ? "sigmoid" : "softmax";
       if (n.ops.length > 1) {
         return {
           scoreName: n.name,
           scoreIsPreSoftmax: true,
           scoreNote: `scores: the pre-${act} output of '${n.name}'`,
+          scoreActivation,
         };
       }
       return {
         scoreName: n.inputs[0],
         scoreIsPreSoftmax: false,
         scoreNote: `scores: the input of ${act} '${n.name}'`,
+        scoreActivation,
       };
     }
     const passThrough = n.inputs.length === 1 &&
@@ -223,6 +237,7 @@ function findScores(
     scoreName: outputName,
     scoreIsPreSoftmax: false,
     scoreNote: `scores: the model output '${outputName}' as it is (the model has no softmax)`,
+    scoreActivation: "softmax",
   };
 }
 

@@ -20,7 +20,6 @@
  */
 import {
   conv2d,
-  dilateKernel,
   matMulTransposeB,
   maxPoolInputGrad,
   sameConvTranspose,
@@ -352,12 +351,18 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
     forward,
     backward: (dy, [x]) => {
       if (dilations[0] !== 1 || dilations[1] !== 1) {
-        // tfjs has no gradient for dilated convolutions: transpose with the stuffed kernel.
-        const shape = x.shape as [number, number, number, number];
-        return [tf.tidy(() => {
-          const k = dilateKernel(kernel, dilations);
-          return tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding);
-        })];
+        // tfjs has no gradient for dilated convolutions: the kernel with its zeros written out.
+        return [
+          tf.tidy(() =>
+            tf.conv2dTranspose(
+              dy as Tensor4D,
+              dilatedKernel(kernel, dilations),
+              x.shape as [number, number, number, number],
+              strides,
+              padding,
+            )
+          ),
+        ];
       }
       const fast = sameConvTranspose(dy as Tensor4D, kernel, strides, padding);
       if (fast) return [fast];
@@ -372,6 +377,27 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
       ];
     },
   };
+}
+
+/**
+ * The HWIO kernel of a dilated convolution with the zeros written out: a convolution with it
+ * and dilation 1 equals the dilated one (tfjs has no gradient for dilated convolutions).
+ */
+export function dilatedKernel(kernel: Tensor, dilations: readonly [number, number]): Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, i, o] = kernel.shape;
+    const [dh, dw] = dilations;
+    if (dh === 1 && dw === 1) return kernel.clone() as Tensor4D;
+    const spread = tf.pad(kernel.reshape([kh, 1, kw, 1, i, o]), [
+      [0, 0],
+      [0, dh - 1],
+      [0, 0],
+      [0, dw - 1],
+      [0, 0],
+      [0, 0],
+    ]).reshape([kh * dh, kw * dw, i, o]);
+    return spread.slice([0, 0, 0, 0], [(kh - 1) * dh + 1, (kw - 1) * dw + 1, i, o]) as Tensor4D;
+  });
 }
 
 /** Block-diagonal HWIO kernel equivalent to a depthwise kernel [kh, kw, C, M]. */
@@ -402,17 +428,14 @@ export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op 
       return bias ? y.add(bias) : y;
     },
     // The input gradient as a transposed convolution with the block-diagonal dense kernel
-    // (wasm has no depthwise backprop kernel).
+    // (wasm has no depthwise backprop kernel; tfjs none for dilations, written out here).
     backward: (dy, [x]) =>
       tf.tidy(() => {
-        const dense = depthwiseAsDense(kernel);
-        const stuffed = dilations[0] !== 1 || dilations[1] !== 1
-          ? dilateKernel(dense, dilations)
-          : dense;
+        const dense = dilatedKernel(depthwiseAsDense(kernel), dilations);
         return [
           tf.conv2dTranspose(
             dy as Tensor4D,
-            stuffed,
+            dense,
             x.shape as [number, number, number, number],
             strides,
             padding,

@@ -99,24 +99,6 @@ export function windowPads(
 }
 
 /**
- * An HWIO kernel with `d - 1` zero rows / columns between its taps: the undilated kernel of
- * the same convolution (tfjs has no gradient for dilated convolutions: the input gradient of one is
- * `conv2dTranspose` with this kernel).
- */
-export function dilateKernel(kernel: Tensor, d: [number, number]): Tensor4D {
-  return tf.tidy(() => {
-    const [kh, kw, ci, co] = kernel.shape;
-    const eh = (kh - 1) * d[0] + 1, ew = (kw - 1) * d[1] + 1;
-    const rows = kernel.reshape([kh, 1, kw, ci, co]).pad([[0, 0], [0, d[0] - 1], [0, 0], [0, 0], [
-      0,
-      0,
-    ]]).reshape([kh * d[0], kw, ci, co]).slice([0, 0, 0, 0], [eh, kw, ci, co]);
-    return rows.reshape([eh, kw, 1, ci, co]).pad([[0, 0], [0, 0], [0, d[1] - 1], [0, 0], [0, 0]])
-      .reshape([eh, kw * d[1], ci, co]).slice([0, 0, 0, 0], [eh, ew, ci, co]) as Tensor4D;
-  });
-}
-
-/**
  * Gradient of a 2-D max pool with respect to its input, routing each output's gradient to
  * the FIRST maximum of its window in row-major scan order (PyTorch's and tfjs-cpu's rule).
  * Padding is never selected. Works on every backend (wasm's own `MaxPoolGrad` picks the last

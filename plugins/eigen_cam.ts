@@ -197,13 +197,13 @@ export const eigenCam: SaliencyMethod = camMethod({
   aliases: ["eigencam"],
   description: "EigenCAM: first principal component of the layer's activations (no gradient)",
   needsGradient: false,
-  combine: (a, _g, ctx) => {
+  combine: async (a, _g, ctx) => {
     const sign = (ctx.options.sign ?? "svd-flip") as EigenSign;
     if (!SIGNS.includes(sign)) {
       throw new Error(`eigen-cam: unknown sign '${String(sign)}' (known: ${SIGNS.join(", ")})`);
     }
     const [n, h, w, c] = a.shape;
-    const values = a.dataSync();
+    const values = await a.data(); // asynchronous: webgpu has no synchronous read
     const out = new Float32Array(n * h * w);
     for (let b = 0; b < n; b++) {
       const img = values.subarray(b * h * w * c, (b + 1) * h * w * c);

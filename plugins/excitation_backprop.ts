@@ -65,12 +65,11 @@
  */
 import type { LayerNode, ModelGraph } from "../core/graph.ts";
 import { checkLayer, trunkNodes } from "../core/graph.ts";
-import { depthwiseAsDense, type Op, unbroadcast } from "../core/layer_ops.ts";
+import { depthwiseAsDense, dilatedKernel, type Op, unbroadcast } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
 import {
   conv2d,
   derivedWeight,
-  dilateKernel,
   matMulTransposeB,
   sameConvTranspose,
   type Tensor,
@@ -204,7 +203,7 @@ function convExcitation(
 ): Tensor {
   const { op } = ctx;
   const x = ctx.inputs[0] as Tensor4D;
-  const w =
+  const positive =
     (cached
       ? positivePart(kernel, negate)
       : negate
@@ -213,19 +212,18 @@ function convExcitation(
   const strides = op.params.strides ?? [1, 1];
   const padding = op.params.padding ?? "valid";
   const dilations = op.params.dilations ?? [1, 1];
+  // A dilated convolution runs as the plain one with its kernel's zeros written out (tfjs
+  // has no gradient for dilations); that kernel is a fresh tensor, so not cached.
+  const dilated = dilations[0] !== 1 || dilations[1] !== 1;
+  const w = dilated ? dilatedKernel(positive, dilations) : positive;
+  const keep = cached && !dilated;
   // conv2d's Winograd path caches per kernel: only for the cached W+.
   const f = (xx: Tensor): Tensor =>
-    cached
-      ? conv2d(xx as Tensor4D, w, strides, padding, dilations)
-      : tf.conv2d(xx as Tensor4D, w, strides, padding, "NHWC", dilations);
+    keep
+      ? conv2d(xx as Tensor4D, w, strides, padding)
+      : tf.conv2d(xx as Tensor4D, w, strides, padding);
   const back = (s: Tensor): Tensor => {
-    if (dilations[0] !== 1 || dilations[1] !== 1) {
-      const d = dilateKernel(w, dilations);
-      const g = tf.conv2dTranspose(s as Tensor4D, d, x.shape, strides, padding);
-      d.dispose();
-      return g;
-    }
-    const fast = cached ? sameConvTranspose(s as Tensor4D, w, strides, padding) : undefined;
+    const fast = keep ? sameConvTranspose(s as Tensor4D, w, strides, padding) : undefined;
     return fast ?? tf.conv2dTranspose(s as Tensor4D, w, x.shape, strides, padding);
   };
   return excite(x, ctx.dy, f, back, shared);

@@ -88,29 +88,32 @@ export function allCases(reg: Registry = defaultRegistry): Case[] {
   return out;
 }
 
-/** Raw maps (no normalisation, native resolution) of every case, for one batch. */
+/**
+ * Raw maps (no normalisation, native resolution) of every case, for one batch: one
+ * `explainMany` call per case, so that each forward pass records only what its method needs
+ * (all methods on one pass would keep every activation at once, and the wasm heap keeps its
+ * high-water mark).
+ */
 export async function runCases(
   model: LayersModel,
   x: Tensor4D,
   cases: readonly Case[],
 ): Promise<Map<string, Float32Array>> {
-  const res = await explainMany(model, x, cases.map((c) => c.request), {
-    normalize: "none",
-    resize: "none",
-    targets: "top1",
-  });
   const out = new Map<string, Float32Array>();
-  cases.forEach((c, i) => {
-    const maps = res[i];
-    const len = maps.reduce((s, e) => s + e.map.length, 0);
-    const all = new Float32Array(len);
+  for (const c of cases) {
+    const [maps] = await explainMany(model, x, [c.request], {
+      normalize: "none",
+      resize: "none",
+      targets: "top1",
+    });
+    const all = new Float32Array(maps.reduce((s, e) => s + e.map.length, 0));
     let o = 0;
     for (const e of maps) {
       all.set(e.map, o);
       o += e.map.length;
     }
     out.set(c.name, all);
-  });
+  }
   return out;
 }
 

@@ -1,14 +1,16 @@
 /**
  * Subprocess probe for tests/backend_test.ts: starts the wasm backend with
  * the thread count given as the first argument, runs a conv workload and
- * prints JSON `{threads, simd, cpuOverWall, wallMs}`. Threads are fixed per
- * process, hence a separate process.
+ * prints JSON `{threads, simd, cpuOverWall, wallMs, digests}` (`digests`: the threaded speed
+ * paths' outputs, see `_threaded_paths.ts`). Threads are fixed per process, hence a separate
+ * process.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
 import { exitProcess, initBackend } from "../core/backend.ts";
+import { threadedPathDigests } from "./_threaded_paths.ts";
 
 const requested = Number(Deno.args[0] ?? "2");
 const info = await initBackend({ backend: "wasm", threads: requested });
@@ -22,5 +24,8 @@ for (let i = 0; i < 10; i++) work();
 const wallMs = performance.now() - t0;
 const c = process.cpuUsage(c0);
 const cpuOverWall = (c.user + c.system) / 1000 / wallMs;
-console.log(JSON.stringify({ threads: info.threads, simd: info.simd, cpuOverWall, wallMs }));
+const digests = await threadedPathDigests();
+console.log(
+  JSON.stringify({ threads: info.threads, simd: info.simd, cpuOverWall, wallMs, digests }),
+);
 exitProcess(0);

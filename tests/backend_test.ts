@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "./_assert.ts";
 import { initBackend } from "../core/backend.ts";
+import { threadedPathDigests } from "./_threaded_paths.ts";
 
 type Pad = "same" | "valid";
 
@@ -344,7 +345,7 @@ Deno.test("no tensor leaks across repeated kernel calls", async () => {
   tf.dispose([x, w, dw]);
 });
 
-Deno.test("wasm threads in a subprocess: 2 threads on >= 2 cores", async () => {
+Deno.test("wasm threads in a subprocess: 2 threads on >= 2 cores, speed paths bit-equal to 1 thread", async () => {
   const root = new URL("..", import.meta.url);
   const probe = new URL("./_threads_probe.ts", import.meta.url).pathname;
   const out = await new Deno.Command(Deno.execPath(), {
@@ -357,10 +358,19 @@ Deno.test("wasm threads in a subprocess: 2 threads on >= 2 cores", async () => {
   assert(out.success, new TextDecoder().decode(out.stderr));
   const line = text.split("\n").find((l) => l.startsWith("{"));
   assert(line != null, `no JSON from probe: ${text}`);
-  const r = JSON.parse(line) as { threads: number; simd: boolean; cpuOverWall: number };
+  const r = JSON.parse(line) as {
+    threads: number;
+    simd: boolean;
+    cpuOverWall: number;
+    digests: Record<string, string>;
+  };
   const cores = navigator.hardwareConcurrency ?? 1;
   assertEquals(r.threads, cores >= 2 ? 2 : 1);
   assertEquals(r.simd, true);
+  // Every threaded speed path gives this 1-thread process's result, bit for bit.
+  await initBackend({ threads: 1 });
+  assertEquals(r.digests, await threadedPathDigests());
   // cpu/wall is informative only: the machine may be shared.
-  console.log(`threads probe: ${JSON.stringify(r)}`);
+  const { digests: _, ...info } = r;
+  console.log(`threads probe: ${JSON.stringify(info)}`);
 });

@@ -168,7 +168,7 @@ Deno.test("GraphModel: format detection and graph facts from the nodes", async (
   assertEquals(g.reducingLayers, ["features_4", "features_9", "features_12"]);
   assertEquals(g.firstReducingInput, "features_3");
   assertEquals(g.scoreName, "classifier_0");
-  assertEquals(g.defaultTargetLayer, "features_12");
+  assertEquals(g.defaultTargetLayer, "features_11");
 });
 
 Deno.test("GraphModel: Grad-CAM and Gradual Grad-CAM equal the LayersModel's", async () => {

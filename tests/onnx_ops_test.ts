@@ -10,7 +10,8 @@ import { initBackend } from "../core/backend.ts";
 import { createSession, loadOnnxModel, onnxFromBytes, OnnxModel } from "../core/frontends/mod.ts";
 import type { Constant } from "../core/frontends/onnx_model.ts";
 import { foldConstant } from "../core/frontends/onnx_const.ts";
-import { convOp, dilateKernel } from "../core/frontends/ops.ts";
+import { convOp } from "../core/frontends/ops.ts";
+import { dilatedKernel } from "../core/layer_ops.ts";
 import { tf } from "../core/tensor.ts";
 import onnxProto from "onnx-proto";
 import { assert, assertEquals, assertRejects } from "./_assert.ts";
@@ -186,7 +187,7 @@ Deno.test("ONNX ops: a dilated convolution's input gradient (zero-stuffed kernel
     const x = tf.randomUniform([1, 9, 8, 3], -1, 1, "float32", 1) as tf.Tensor4D;
     const k = tf.randomUniform([3, 2, 3, 4], -1, 1, "float32", 2) as tf.Tensor4D;
     const d: [number, number] = [2, 3];
-    const stuffed = dilateKernel(k, d);
+    const stuffed = dilatedKernel(k, d);
     assertEquals(stuffed.shape, [5, 4, 3, 4]);
     for (const padding of ["same", "valid"] as const) {
       const a = tf.conv2d(x, k, 1, padding, "NHWC", d);

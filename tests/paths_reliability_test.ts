@@ -224,6 +224,7 @@ Deno.test("gradual eval: a malformed VOC annotation is reported, the other image
         "4",
         "--threads",
         "1",
+        "--quiet",
       ]);
     } finally {
       console.error = error;

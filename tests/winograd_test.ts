@@ -43,6 +43,10 @@ function withMode<T>(m: "auto" | "all" | "off", f: () => T): T {
   }
 }
 
+Deno.test("winograd: the default mode is off (every convolution direct, exact)", () => {
+  assertEquals(getWinograd(), "off");
+});
+
 Deno.test("winograd: equals the direct convolution (odd sizes, batches, padding edges)", () => {
   const cases: [number, number, number, number, number][] = [
     // [batch, height, width, Cin, Cout]

@@ -8,7 +8,7 @@
 import { initBackend } from "../core/backend.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { KERAS_ACTIVATIONS, KerasNormalization } from "../core/keras_layers.ts";
-import { activationOp, mergeOp } from "../core/layer_ops.ts";
+import { activationOp, dilatedKernel, mergeOp } from "../core/layer_ops.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";
 import { preprocess, PREPROCESS_PRESETS } from "../core/image.ts";
@@ -280,4 +280,62 @@ Deno.test("--preprocess raw feeds 0..255 pixels (models with a Rescaling stem)",
   assert(PREPROCESS_PRESETS.includes("raw"));
   const out = preprocess({ width: 1, height: 1, data: new Float32Array([0, 0.5, 1]) }, "raw");
   assertEquals([...out], [0, 127.5, 255]);
+});
+
+Deno.test("dilated convolutions: gradients and EB through the kernel with its zeros written out", async () => {
+  // tfjs has no gradient for dilated convolutions; the reference is the same network with
+  // the dilated kernels written out (dilation 1), which tf.grad differentiates.
+  const build = (dilated: boolean, weights?: tf.Tensor[]): tf.LayersModel => {
+    const d = dilated ? 2 : 1;
+    const k = dilated ? 3 : 5;
+    const m = small([
+      L.conv2d({ filters: 4, kernelSize: k, dilationRate: d, padding: "same", name: "c" }),
+      L.reLU({ name: "r" }),
+      L.depthwiseConv2d({
+        kernelSize: k,
+        dilationRate: d,
+        depthMultiplier: 2,
+        padding: "same",
+        name: "dw",
+      }),
+      L.reLU({ name: "r2" }),
+      L.globalAveragePooling2d({ name: "gap" }),
+      L.dense({ units: 3, name: "fc" }),
+    ]);
+    if (weights) m.setWeights(weights);
+    return m;
+  };
+  const a = build(true);
+  const [ck, cb, dk, db, fk, fb] = a.getWeights();
+  const wide = [dilatedKernel(ck, [2, 2]), cb, dilatedKernel(dk, [2, 2]), db, fk, fb];
+  const b = build(false, wide);
+  const x = zooInput(1).slice([0, 0, 0, 0], [1, 16, 16, 3]) as tf.Tensor4D;
+  const ref = tf.grad((xx: tf.Tensor) => (b.apply(xx) as tf.Tensor).slice([0, 1], [1, 1]).sum())(x);
+  const pass = (sessionOf(a) as ModelSession).forward(x, { gradientsFrom: ["img"] });
+  const [g] = pass.backward(tf.tensor2d([[0, 1, 0]]), { wrt: ["img"] });
+  pass.dispose();
+  const d = tf.tidy(() => tf.max(tf.abs(g.sub(ref))).div(tf.max(tf.abs(ref))).dataSync()[0]);
+  assert(d < 1e-5, `gradient off by ${d}`);
+  const [ea] = await explain(a, x, { method: "eb", layer: "r", normalize: "none", resize: "none" });
+  const [eb] = await explain(b, x, { method: "eb", layer: "r", normalize: "none", resize: "none" });
+  ea.map.forEach((v, i) => assertAlmostEquals(v, eb.map[i], 1e-5));
+  tf.dispose([x, ref, g, wide[0], wide[2]]);
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("a sigmoid output (multi-label): scores are its logits, probability its sigmoid", async () => {
+  const m = small([
+    L.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "c" }),
+    L.globalAveragePooling2d({ name: "gap" }),
+    L.dense({ units: 3, activation: "sigmoid", name: "fc" }),
+  ]);
+  const g = sessionOf(m).graph;
+  assertEquals([g.scoreName, g.scoreIsPreSoftmax, g.scoreActivation], ["fc", true, "sigmoid"]);
+  const x = zooInput(1).slice([0, 0, 0, 0], [1, 16, 16, 3]) as tf.Tensor4D;
+  const [e] = await explain(m, x, { method: "grad-cam", targets: [2] });
+  const p = m.predict(x) as tf.Tensor;
+  assertAlmostEquals(e.probability, p.dataSync()[2], 1e-6);
+  tf.dispose([p, x]);
+  m.dispose();
 });

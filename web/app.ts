@@ -286,7 +286,7 @@ function fillPlugins(info: BackendReport): void {
   pluginsListed = true;
   ui.extrapolator.replaceChildren(new Option("none", "none"));
   for (const e of info.extrapolators) {
-    const o = new Option(e.name, e.name);
+    const o = new Option(`${e.name}: ${shortDescription(e.description)}`, e.name);
     o.title = e.description;
     ui.extrapolator.append(o);
   }

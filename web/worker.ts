@@ -299,7 +299,9 @@ async function runExplain(msg: Extract<ToWorker, { type: "explain" }>): Promise<
     const t1 = performance.now();
     const session = sessionOf(current.model as ModelLike);
     const scores = tf.tidy(() => session.predict(x));
-    const probs = tf.tidy(() => tf.softmax(scores));
+    const probs = tf.tidy(() =>
+      session.graph.scoreActivation === "sigmoid" ? tf.sigmoid(scores) : tf.softmax(scores)
+    );
     const s = (await scores.data()) as Float32Array;
     const p = (await probs.data()) as Float32Array;
     scores.dispose();

@@ -12,10 +12,15 @@
  *
  * @module
  */
-import { activationOp, depthwiseAsDense, type Op, type OpKind } from "../layer_ops.ts";
+import {
+  activationOp,
+  depthwiseAsDense,
+  dilatedKernel,
+  type Op,
+  type OpKind,
+} from "../layer_ops.ts";
 import {
   conv2d,
-  dilateKernel,
   matMulTransposeB,
   maxPoolInputGrad,
   sameConvTranspose,
@@ -25,7 +30,7 @@ import {
   tf,
 } from "../tensor.ts";
 
-export { activationOp, dilateKernel };
+export { activationOp };
 
 /** Attributes of a 2-D convolution (plain: HWIO kernel; depthwise: HWCM kernel). */
 export interface ConvAttrs {
@@ -84,7 +89,7 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
       if (dilated(dilations)) {
         const shape = x.shape as [number, number, number, number];
         return [tf.tidy(() => {
-          const k = dilateKernel(kernel, dilations);
+          const k = dilatedKernel(kernel, dilations);
           return tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding);
         })];
       }
@@ -117,7 +122,7 @@ export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op 
       tf.tidy(() => {
         const dense = depthwiseAsDense(kernel);
         const shape = x.shape as [number, number, number, number];
-        const k = dilated(dilations) ? dilateKernel(dense, dilations) : dense;
+        const k = dilated(dilations) ? dilatedKernel(dense, dilations) : dense;
         return [tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding)];
       }),
   };

@@ -441,11 +441,25 @@ function xception(): tf.LayersModel {
   return finish(x0, dense(x, ZOO_CLASSES, "predictions"), "xception");
 }
 
-/** LeakyReLU, PReLU, ELU, ReLU(maxValue=1), UpSampling2D, Cropping2D, gelu and mish. */
+/**
+ * LeakyReLU, PReLU, ELU, ReLU(maxValue=1), UpSampling2D, Cropping2D, gelu and mish; a depthwise
+ * convolution with depth multiplier 2, a separable convolution with multiplier, bias and ReLU.
+ * (Dilated convolutions: `tests/zoo_rules_test.ts`, tfjs has no gradient for them.)
+ */
 function misc(): tf.LayersModel {
   const x0 = input();
   let x = conv(x0, 6, 3, "conv_a");
   x = L.leakyReLU({ alpha: 0.1, name: "leaky" }).apply(x) as ST;
+  x = L.depthwiseConv2d({ kernelSize: 3, depthMultiplier: 2, padding: "same", name: "dw_x2" })
+    .apply(x) as ST;
+  x = L.separableConv2d({
+    filters: 6,
+    kernelSize: 3,
+    depthMultiplier: 2,
+    padding: "same",
+    activation: "relu",
+    name: "sep_bias_relu",
+  }).apply(x) as ST;
   x = L.maxPooling2d({ poolSize: 2, name: "pool_a" }).apply(x) as ST;
   x = conv(x, 8, 3, "conv_b");
   x = L.prelu({ sharedAxes: [1, 2], name: "prelu" }).apply(x) as ST;

@@ -95,7 +95,13 @@ export function checkAgainstTfjs(
   try {
     const ref = tf.tidy(() => (model.predict(x) as tf.Tensor).reshape([x.shape[0], -1]));
     const hasSoftmax = !graph.scoreNote?.includes("no softmax");
-    const mine = tf.tidy(() => hasSoftmax ? tf.softmax(pass.scores) : pass.scores.clone());
+    const mine = tf.tidy(() =>
+      !hasSoftmax
+        ? pass.scores.clone()
+        : graph.scoreActivation === "sigmoid"
+        ? tf.sigmoid(pass.scores)
+        : tf.softmax(pass.scores)
+    );
     const scoreRelErr = relErr(mine.dataSync(), ref.dataSync());
     // d p_c / d x for the runner-up class c of image 0 (or d s_c / d x without a softmax):
     // the top class of a saturated softmax has p_c (1 - p_c) ~ 1e-4, whose float32 value
