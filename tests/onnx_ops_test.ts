@@ -1,10 +1,12 @@
 /**
- * ONNX front end, op by op on one-node models built here with onnx-proto: the activations
+ * ONNX front end, op by op on small models built here with onnx-proto: the activations
  * PyTorch exports (LeakyRelu, HardSigmoid with PyTorch's alpha, HardSwish, Elu, Selu,
- * Softplus), Sum, Cast and an identity Transpose equal their ONNX definitions; an unsupported
- * attribute is one error naming op, attribute and node; the loader's reliability rules
- * (external data inside the model's folder, regular files, sizes checked first), weights as
- * typed fields and float16, and in-memory external data (the playground).
+ * Softplus), Sum, Cast and an identity Transpose equal their ONNX definitions; a transpose to
+ * NHWC before a flatten; constant folding of shape arithmetic (F.pad's export); a dilated
+ * convolution's input gradient; an unsupported op, attribute or layout is one error naming
+ * it and the node; the loader's reliability rules (external data inside the model's folder,
+ * regular files, sizes checked first), weights as typed fields and float16, and in-memory
+ * external data (the playground).
  */
 import { initBackend } from "../core/backend.ts";
 import { createSession, loadOnnxModel, onnxFromBytes, OnnxModel } from "../core/frontends/mod.ts";
