@@ -10,7 +10,13 @@ import { dirname, join } from "node:path";
 import { type ExplainRequest, sessionOf } from "../core/explain.ts";
 import { loadOnnxModel } from "../core/frontends/onnx_model.ts";
 import { checkLayer } from "../core/graph.ts";
-import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
+import {
+  displayName,
+  loadGraphModel,
+  loadLabels,
+  loadLayersModel,
+  modelFormat,
+} from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
 import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
@@ -157,7 +163,7 @@ export async function loadModel(
     if (labels.length !== numClasses) {
       warnings.push(
         `gradual: ${
-          String(spec.labels)
+          displayName(spec.labels)
         }: has ${labels.length} labels, the model has ${numClasses} classes`,
       );
     }
