@@ -14,6 +14,7 @@ import { errorText, formatError, problemOf } from "./_errors.ts";
 import { type LoadedInput, loadInput } from "./_inputs.ts";
 import type { LoadedModel } from "./_model.ts";
 import type { Progress } from "./_progress.ts";
+import { BUILTIN_MODELS } from "../models/builtin.ts";
 
 /** What the batch loop needs. */
 export interface BatchJob {
@@ -109,14 +110,33 @@ async function finish(
   }
 }
 
+/** Said once per run when a built-in (shapes) model meets a picture that is not a scene. */
+export const SHAPES_NOTE =
+  "gradual: note: the built-in model knows only the 10 generated shape classes (disk, ring, " +
+  "triangle, ...), so on other pictures its maps explain a shape guess; for your own images " +
+  "pass your own model: --model model.json (tfjs) or --model model.onnx (PyTorch export), " +
+  "with --labels imagenet for ImageNet classifiers";
+
+/** Whether an input looks like a generated scene: a `.npy` tensor or a PNG of the input size. */
+function sceneLike(file: string, x: LoadedInput, size: readonly number[]): boolean {
+  if (/\.npy$/i.test(file)) return true;
+  return /\.png$/i.test(file) && x.height === size[0] && x.width === size[1];
+}
+
 /** Runs the job over `files`, `batch` at a time. */
 export async function runBatches(job: BatchJob, files: readonly string[]): Promise<void> {
   const size = job.model.session.inputSize;
+  let noted = job.progress.quiet || !Object.hasOwn(BUILTIN_MODELS, job.model.spec.display);
   for (let start = 0; start < files.length; start += job.batch) {
     const inputs: LoadedInput[] = [];
     for (const file of files.slice(start, start + job.batch)) {
       try {
-        inputs.push(await loadInput(file, size, job.preprocess, job.maxPixels));
+        const x = await loadInput(file, size, job.preprocess, job.maxPixels);
+        inputs.push(x);
+        if (!noted && !sceneLike(file, x, size)) {
+          noted = true;
+          job.progress.line(SHAPES_NOTE);
+        }
       } catch (e) {
         job.progress.line(errorText(e, file));
         job.progress.tick(file, false);

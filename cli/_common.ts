@@ -50,7 +50,8 @@ export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
 /** Help text of the common flags. */
 export const COMMON_HELP =
   `  -m, --model M        built-in name, tfjs model.json or .onnx file (default shapes-vgg)
-      --labels FILE    class names (JSON array/object or one per line)
+      --labels FILE    class names (JSON array/object or one per line), or 'imagenet'
+                       (the 1000 ImageNet classes in torchvision's order, shipped)
       --layer NAME     layer the methods work on (default: each method's choice)
       --target T       top1 (default), topK, a class index or a class name
       --preprocess P   imagenet, unit (0..1), symmetric (-1..1), caffe, raw (0..255, for
@@ -72,8 +73,8 @@ export const COMMON_HELP =
                        class of --target; an interrupted image is done again)
       --max-pixels N   largest image accepted, width x height (default 100000000);
                        checked from the file's header before decoding
-      --allow-outside-paths  let a model's weights shards lie outside its folder
-                       (absolute paths, ../); refused by default
+      --allow-outside-paths  let a model's weights shards (or ONNX external data) lie
+                       outside its folder (absolute paths, ../); refused by default
       --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
   -q, --quiet          no progress or summary
   -h, --help           this help`;

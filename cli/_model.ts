@@ -10,13 +10,20 @@ import { dirname, join } from "node:path";
 import { type ExplainRequest, sessionOf } from "../core/explain.ts";
 import { loadOnnxModel } from "../core/frontends/onnx_model.ts";
 import { checkLayer } from "../core/graph.ts";
-import { loadGraphModel, loadLabels, loadLayersModel, modelFormat } from "../core/model_io.ts";
+import {
+  displayName,
+  loadGraphModel,
+  loadLabels,
+  loadLayersModel,
+  modelFormat,
+} from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";
 import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
 import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../core/image.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
+import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import { FileError, problemOf, UsageError } from "./_errors.ts";
 
 /** The model `--model` resolves to when it is not given. */
@@ -35,8 +42,12 @@ export interface ModelSpec {
 }
 
 /** Resolves `--model` (default {@linkcode DEFAULT_MODEL}) and `--labels`. */
-export function resolveModelSpec(model?: string, labels?: string): ModelSpec {
+export function resolveModelSpec(model?: string, labelsArg?: string): ModelSpec {
   const name = model ?? DEFAULT_MODEL;
+  // A built-in list name (`imagenet`) stands for the list shipped with the package.
+  const labels = labelsArg !== undefined && Object.hasOwn(BUILTIN_LABELS, labelsArg)
+    ? BUILTIN_LABELS[labelsArg]
+    : labelsArg;
   if (Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, name)) {
     const b = BUILTIN_MODELS[name];
     if (b.modelUrl.protocol === "file:" && !existsSync(b.modelUrl)) {
@@ -111,7 +122,7 @@ export async function loadModel(
   opts: { inputSize?: [number, number]; allowOutsideFolder?: boolean } = {},
 ): Promise<LoadedModel> {
   const model = String(spec.url).toLowerCase().endsWith(".onnx")
-    ? await loadOnnxModel(spec.url).catch((e) => {
+    ? await loadOnnxModel(spec.url, opts).catch((e) => {
       throw new FileError(spec.display, problemOf(e).replace(/^.*?\.onnx: /, ""));
     })
     : (await modelFormat(spec.url)) === "graph-model"
@@ -152,7 +163,7 @@ export async function loadModel(
     if (labels.length !== numClasses) {
       warnings.push(
         `gradual: ${
-          String(spec.labels)
+          displayName(spec.labels)
         }: has ${labels.length} labels, the model has ${numClasses} classes`,
       );
     }

@@ -63,6 +63,11 @@ export class Progress {
     this.#draw();
   }
 
+  /** Whether `--quiet` is on (no notes, bar or summary). */
+  get quiet(): boolean {
+    return this.#quiet;
+  }
+
   /** Number of items that failed so far. */
   get failed(): number {
     return this.#failed;

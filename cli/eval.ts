@@ -90,7 +90,7 @@ Usage: gradual eval [options]
        gradual eval --merge FILE... [--json]
 
 Options:
-  -m, --model M        built-in model name or path to a tfjs model.json (default shapes-vgg);
+  -m, --model M        built-in model name, a tfjs model.json or an .onnx file (default shapes-vgg);
                        on generated scenes it must take square RGB input and have at least
                        the 10 scene classes (first 10 outputs); with --dataset any model
                        whose classes the dataset's map to (--labels, --class-map)

@@ -45,9 +45,10 @@ function denoFs(): DenoFs | undefined {
 /**
  * Reads a `file:` URL (Deno) only when it names a regular file (not a device such as
  * `/dev/zero`, a FIFO or a folder) of at most `maxBytes` bytes, checked before reading.
- * Other URLs are fetched, and the body is cut off past `maxBytes`.
+ * Other URLs are fetched, and the body is cut off past `maxBytes`. Failures are
+ * {@linkcode ModelLoadError}s starting with `what`.
  */
-async function fetchBytes(
+export async function fetchBytes(
   url: string,
   what: string,
   maxBytes = MAX_TEXT_BYTES,
@@ -121,7 +122,29 @@ function entryBytes(s: tf.io.WeightsManifestEntry): number {
   return size * (s.dtype === "int32" || s.dtype === "float32" ? 4 : 1);
 }
 
-function displayName(pathOrUrl: string | URL): string {
+/**
+ * The URL of a file a model refers to (`ref`, relative to the model's URL `modelUrl`);
+ * throws a {@linkcode ModelLoadError} starting with `what` when it lies outside the model's
+ * folder (absolute paths, `../`) unless `opts.allowOutsideFolder`.
+ */
+export function companionUrl(
+  modelUrl: string,
+  ref: string,
+  what: string,
+  opts: ModelLoadOptions = {},
+): string {
+  const url = new URL(ref, modelUrl).href;
+  const folder = new URL(".", modelUrl).href;
+  if (!opts.allowOutsideFolder && (!url.startsWith(folder) || /^[a-z]+:|^\//i.test(ref))) {
+    throw new ModelLoadError(
+      `${what}: outside the model's folder (absolute paths and ../ are refused unless allowed)`,
+    );
+  }
+  return url;
+}
+
+/** A path or URL as shown in messages (`file:` URLs as paths). */
+export function displayName(pathOrUrl: string | URL): string {
   const s = String(pathOrUrl);
   return s.startsWith("file://") ? decodeURIComponent(new URL(s).pathname) : s;
 }
@@ -148,18 +171,12 @@ async function readArtifacts(
   const specs: tf.io.WeightsManifestEntry[] = [];
   for (const group of manifest) specs.push(...(group.weights ?? []));
   const expected = specs.reduce((a, s) => a + entryBytes(s), 0);
-  const folder = new URL(".", url).href;
   const buffers: Uint8Array[] = [];
   let left = expected;
   for (const group of manifest) {
     for (const p of group.paths ?? []) {
       const what = `${name}: weights shard '${p}'`;
-      const shardUrl = new URL(p, url).href;
-      if (!opts.allowOutsideFolder && (!shardUrl.startsWith(folder) || /^[a-z]+:|^\//i.test(p))) {
-        throw new ModelLoadError(
-          `${what}: outside the model's folder (absolute paths and ../ are refused unless allowed)`,
-        );
-      }
+      const shardUrl = companionUrl(url, p, what, opts);
       const b = await fetchBytes(shardUrl, what, left);
       left -= b.length;
       buffers.push(b);

@@ -14,6 +14,7 @@ import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
 import onnxProto from "onnx-proto";
 import { assert, assertEquals } from "./_assert.ts";
+import { gradual } from "./_cli_run.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const DIR = new URL("./fixtures/onnx/", import.meta.url);
@@ -308,22 +309,12 @@ Deno.test("ONNX: an unsupported op is one error naming the op and the node", () 
 });
 
 Deno.test("CLI: --model file.onnx explains (c-EB + gradual) and lists PyTorch layer names", async () => {
-  const main = new URL("../cli/main.ts", import.meta.url).pathname;
   const onnxPath = new URL("resnet_tiny.onnx", DIR).pathname;
   const dir = await Deno.makeTempDir();
   const first = x.slice([0], [1]);
   await Deno.writeFile(`${dir}/img.npy`, encodeNpy(first.dataSync() as Float32Array, [64, 64, 3]));
   first.dispose();
-  const cli = async (args: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--allow-read", "--allow-write", "--allow-env", main, ...args],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  };
+  const cli = gradual;
   const list = await cli(["list", "--model", onnxPath]);
   assertEquals(list.code, 0, list.stderr);
   assert(/layer1\.0\.conv1\s+Conv\s+\[N, 16, 16, 16\]/.test(list.stdout), list.stdout);

@@ -319,7 +319,8 @@ function showModel(info: ModelReport): void {
   if (builtinModel) {
     ui.modelNote.textContent = `${info.name} knows only the ${info.numClasses} generated shape ` +
       `classes (${info.labels.join(", ")}): any photo gets one of these labels. To explain ` +
-      "your own images, drop your model's model.json + weight shards (+ labels.json) under Model.";
+      "your own images, drop your model's model.json + weight shards, or a PyTorch .onnx " +
+      "(+ labels.json), under Model.";
   }
   ui.modelInfo.textContent = `${info.name}: ${info.format}, ${info.inputSize[1]}x${
     info.inputSize[0]
@@ -517,6 +518,7 @@ function pickModel(m: CatalogModel): void {
 
 function useModelFiles(files: File[]): void {
   if (files.length === 0) return;
+  const onnx = files.find((f) => f.name.toLowerCase().endsWith(".onnx"));
   const json = files.find((f) => f.name.toLowerCase().endsWith(".json"));
   ui.model.value = "";
   builtinModel = false;
@@ -524,7 +526,7 @@ function useModelFiles(files: File[]): void {
     kind: "files",
     files,
     preprocess: ui.preprocess.value as PlaygroundPreprocess,
-  }, json?.name.replace(/\.json$/i, "") ?? "dropped model");
+  }, onnx?.name ?? json?.name.replace(/\.json$/i, "") ?? "dropped model");
 }
 
 async function useImage(bytes: Uint8Array, name: string): Promise<void> {

@@ -23,6 +23,8 @@ import {
   modelFormat,
   type ModelLike,
   ModelLoadError,
+  onnxFromBytes,
+  OnnxModel,
   registry,
   resizeRgba8,
   type SaliencyMaps,
@@ -57,7 +59,7 @@ function errorText(e: unknown): string {
 }
 
 interface Loaded {
-  model: tf.LayersModel | tf.GraphModel;
+  model: tf.LayersModel | tf.GraphModel | OnnxModel;
   labels: string[];
   preprocess: PlaygroundPreprocess;
   inputSize: [number, number];
@@ -128,9 +130,12 @@ async function webgpuAdapter(): Promise<boolean> {
   }
 }
 
-/** Loads a model dropped as files: `model.json`, its shards and optionally a labels file. */
+/**
+ * Loads a model dropped as files: `model.json` and its shards, or an `.onnx` file (and its
+ * external data files), and optionally a labels file.
+ */
 async function loadFromFiles(files: File[]): Promise<{
-  model: tf.LayersModel | tf.GraphModel;
+  model: tf.LayersModel | tf.GraphModel | OnnxModel;
   labels?: string[];
   name: string;
 }> {
@@ -163,6 +168,18 @@ async function loadFromFiles(files: File[]): Promise<{
   const txt = files.find((f) => f.name.toLowerCase().endsWith(".txt"));
   if (labels === undefined && txt) {
     labels = (await txt.text()).split(/\r?\n/).map((l) => l.trim()).filter((l) => l);
+  }
+  const onnxFile = files.find((f) => f.name.toLowerCase().endsWith(".onnx"));
+  if (onnxFile) {
+    // A PyTorch export: the other files but labels are its external data.
+    const data = new Map<string, Uint8Array>();
+    for (const f of files) {
+      if (f !== onnxFile && !/\.(json|txt)$/i.test(f.name)) {
+        data.set(f.name, new Uint8Array(await f.arrayBuffer()));
+      }
+    }
+    const bytes = new Uint8Array(await onnxFile.arrayBuffer());
+    return { model: await onnxFromBytes(bytes, data, onnxFile.name), labels, name: onnxFile.name };
   }
   if (!modelFile || !modelJson) {
     throw new ModelLoadError("no model.json among the dropped files (drop model.json + shards)");
@@ -209,7 +226,7 @@ async function loadFromFiles(files: File[]): Promise<{
 async function loadModel(id: number, source: ModelSource): Promise<void> {
   const t0 = performance.now();
   post({ type: "progress", id, stage: "loading the model", done: 0, total: 1 });
-  let model: tf.LayersModel | tf.GraphModel;
+  let model: tf.LayersModel | tf.GraphModel | OnnxModel;
   let labels: string[] | undefined;
   let name: string;
   if (source.kind === "url") {
@@ -237,7 +254,11 @@ async function loadModel(id: number, source: ModelSource): Promise<void> {
     name,
     layers,
     defaultLayer: graph.defaultTargetLayer,
-    format: model instanceof tf.GraphModel ? "graph-model" : "layers-model",
+    format: model instanceof tf.GraphModel
+      ? "graph-model"
+      : model instanceof OnnxModel
+      ? "onnx"
+      : "layers-model",
     inputSize: [h, w],
     numClasses,
     labels: names,

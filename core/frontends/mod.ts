@@ -24,6 +24,7 @@ export {
   loadOnnxModel,
   type ModelProto,
   type NodeProto,
+  onnxFromBytes,
   OnnxModel,
   type TensorProto,
   type ValueInfoProto,

@@ -13,17 +13,22 @@
  * Supported ops (opset 11 to 17): `Conv` (grouped and depthwise, dilations, asymmetric
  * pads, `auto_pad`; a grouped convolution runs with a block-diagonal kernel), `Relu`,
  * `Clip` (to ReLU / ReLU6), `Sigmoid`, `HardSigmoid` and `HardSwish` (as an affine map, a
- * ReLU6 and, for HardSwish, a multiplication), `Tanh`, `Softmax`, `BatchNormalization`,
- * `MaxPool`, `AveragePool`, `GlobalAveragePool`, `GlobalMaxPool`, `ReduceMean` over H and
- * W, `Flatten`, `Reshape` to `[N, -1]`, `Gemm`, `MatMul` by a constant, `Add`, `Mul`,
- * `Concat`, `Pad` (zeros, H and W), `Dropout`, `Identity`, `Constant`. Any other op is one
- * error naming the op and the node.
+ * ReLU6 and, for HardSwish, a multiplication), `LeakyRelu`, `Elu`, `Selu`, `Softplus`,
+ * `Tanh`, `Softmax`, `BatchNormalization`, `MaxPool`, `AveragePool`, `GlobalAveragePool`,
+ * `GlobalMaxPool`, `ReduceMean` over H and W, `Flatten`, `Reshape` to `[N, -1]`, `Gemm`,
+ * `MatMul` by a constant, `Add`, `Mul`, `Sum`, `Concat`, `Pad` (zeros, H and W), `Dropout`,
+ * `Identity`, `Cast` to a float type, `Transpose` by the identity permutation, `Constant`.
+ * Any other op, and any attribute an op does not read, is one error naming the op, the
+ * attribute and the node.
  *
  * Reading the file (weights in it or in external data files) is `onnx_model.ts`.
  *
  * Node names: the ONNX node name turned into the PyTorch module path where the exporter
  * recorded one (`/layer1/layer1.0/conv1/Conv` becomes `layer1.0.conv1`; an op written in a
- * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`).
+ * module's `forward`, such as a residual `Add`, becomes `layer1.0/Add`, unless it is the
+ * module's last node: a module's output takes the module's name, so that SqueezeNet's
+ * `features.7` is its Fire module's `Concat`, DenseNet's `features.denseblock3` the block's
+ * last `Concat`, and SiLU's `Mul` the SiLU module).
  *
  * @module
  */
@@ -40,6 +45,7 @@ import {
   type TensorProto,
   tensorValues,
 } from "./onnx_model.ts";
+import { FOLDABLE, foldConstant } from "./onnx_const.ts";
 import {
   activationOp,
   affineOp,
@@ -84,23 +90,19 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
     }
     return { raw, path: path || undefined, op };
   });
-  const containers = new Set<string>();
-  for (const s of scoped) {
-    if (!s.path) continue;
+  // The last node of each module's subtree (nested modules included) gives its output.
+  const lastOf = new Map<string, number>();
+  scoped.forEach((s, i) => {
+    if (!s.path) return;
     const segs = s.path.split(".");
-    for (let k = 1; k < segs.length; k++) containers.add(segs.slice(0, k).join("."));
-  }
-  // A module written as several ops (SiLU as Sigmoid then Mul): its last op carries the
-  // module's name (the module's output), the others `path/Op`.
-  const last = new Map<string, number>();
-  scoped.forEach((s, i) => s.path !== undefined && last.set(s.path, i));
+    for (let k = 1; k <= segs.length; k++) {
+      lastOf.set(segs.slice(0, k).join("."), i);
+    }
+  });
   const used = new Map<string, number>();
   return scoped.map((s, i) => {
-    let name = s.path === undefined
-      ? s.raw
-      : containers.has(s.path) || last.get(s.path) !== i
-      ? `${s.path}/${s.op}`
-      : s.path;
+    const own = s.path !== undefined && lastOf.get(s.path) === i;
+    let name = s.path === undefined ? s.raw : own ? s.path : `${s.path}/${s.op}`;
     if (s.path === undefined && s.raw.startsWith("/")) name = s.raw.slice(1);
     const k = used.get(name) ?? 0;
     used.set(name, k + 1);
@@ -108,16 +110,71 @@ function nodeNames(nodes: readonly NodeProto[]): string[] {
   });
 }
 
+/** SELU's alpha and gamma (ONNX defaults). */
+const SELU = [1.67326319217681884765625, 1.05070102214813232421875];
+
+/** `TensorProto.DataType` codes of float types (`Cast` to them keeps the values). */
+const FLOAT_TYPES = new Set([1, 10, 11]);
+
+/**
+ * The attributes each op accepts (any other is an error naming it). Ops not listed have
+ * their attributes checked where they are read.
+ */
+const ATTRIBUTES: Readonly<Record<string, readonly string[]>> = {
+  Conv: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+  MaxPool: ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"],
+  AveragePool: ["auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"],
+  BatchNormalization: ["epsilon", "momentum", "spatial", "training_mode"],
+  Relu: [],
+  Sigmoid: [],
+  Tanh: [],
+  Softplus: [],
+  HardSwish: [],
+  Elu: ["alpha"],
+  Selu: ["alpha", "gamma"],
+  LeakyRelu: ["alpha"],
+  HardSigmoid: ["alpha", "beta"],
+  Clip: ["min", "max"],
+  Softmax: ["axis"],
+  GlobalAveragePool: [],
+  GlobalMaxPool: [],
+  ReduceMean: ["axes", "keepdims"],
+  Flatten: ["axis"],
+  Reshape: ["allowzero"],
+  Gemm: ["alpha", "beta", "transA", "transB"],
+  MatMul: [],
+  Add: [],
+  Mul: [],
+  Sum: [],
+  Concat: ["axis"],
+  Pad: ["mode", "pads", "value"],
+  Dropout: ["ratio", "seed"],
+  Identity: [],
+  Constant: ["value"],
+  Transpose: ["perm"],
+  Cast: ["to", "saturate"],
+};
+
+/** An attribute value for messages. */
+function attrText(v: AttrValue): string {
+  if (Array.isArray(v)) return `[${v}]`;
+  if (typeof v === "object") return "a tensor";
+  return String(v);
+}
+
 /** A data value: the executable node producing it and its NHWC shape at batch 1. */
 interface Value {
   readonly node: string;
   readonly probe: Tensor;
+  /** The value was transposed to NHWC (its stored layout): only a flatten may read it. */
+  readonly nhwc?: boolean;
 }
 
 class OnnxCompiler {
   readonly owned: Tensor[] = [];
   readonly probes: Tensor[] = [];
-  readonly consts = new Map<string, Constant>();
+  /** Constants by value name, decoded when a node reads them (no decoded copy is kept). */
+  readonly consts = new Map<string, TensorProto | Constant>();
   readonly values = new Map<string, Value>();
   readonly nodes: LayerNode[] = [];
   readonly #source: string;
@@ -147,16 +204,48 @@ class OnnxCompiler {
   constant(n: NodeProto, name: string, i: number, what: string): Constant {
     const c = this.consts.get(n.input[i]);
     if (!c) this.fail(n, name, `the ${what} (input ${i}) must be a constant`);
-    return c;
+    return this.decoded(c);
+  }
+
+  /** A constant's values (initializers are decoded each time they are read). */
+  decoded(c: TensorProto | Constant): Constant {
+    return "data" in c ? c : tensorValues(c, this.#source);
   }
 
   /** Compiles one node: its ops (possibly none for constants) and data inputs. */
   compile(n: NodeProto, name: string): void {
     const o: Origin = [name, n.opType];
     const a = this.attrs(n);
+    const known = ATTRIBUTES[n.opType];
+    const extra = known && n.attribute.find((at) => !known.includes(at.name));
+    if (extra) {
+      this.fail(
+        n,
+        name,
+        `attribute '${extra.name}' = ${attrText(attrValue(extra))} is not supported`,
+      );
+    }
     const data = n.input.filter((s) => s !== "" && !this.consts.has(s));
     for (const d of data) {
       if (!this.values.has(d)) this.fail(n, name, `input '${d}' is not produced by any node`);
+    }
+    if (FOLDABLE.has(n.opType) && n.input.length && !data.length) {
+      // Shape arithmetic on constants: the output is a constant too.
+      const ins = n.input.map((s) => (s ? this.decoded(this.consts.get(s)!) : undefined));
+      try {
+        this.consts.set(n.output[0], foldConstant(n.opType, a, ins));
+      } catch (e) {
+        this.fail(n, name, (e as Error).message.split("\n")[0]);
+      }
+      return;
+    }
+    const nhwc = data.find((d) => this.values.get(d)!.nhwc);
+    if (nhwc && !["Flatten", "Reshape", "Transpose"].includes(n.opType)) {
+      this.fail(
+        n,
+        name,
+        `input '${nhwc}' was transposed to NHWC; only Flatten, Reshape or a Transpose back read it`,
+      );
     }
     const x = data.length ? this.values.get(data[0])!.probe : undefined;
     const one = (...ops: Op[]) => {
@@ -173,7 +262,7 @@ class OnnxCompiler {
         if (!t || typeof t !== "object" || Array.isArray(t)) {
           this.fail(n, name, "only tensor constants are supported");
         }
-        this.consts.set(n.output[0], tensorValues(t as TensorProto, name));
+        this.consts.set(n.output[0], t as TensorProto);
         return;
       }
       case "Conv":
@@ -207,6 +296,48 @@ class OnnxCompiler {
       }
       case "Tanh":
         return one(activationOp(...o, "tanh"));
+      case "Softplus":
+        return one(activationOp(...o, "softplus"));
+      case "Elu":
+        return one(activationOp(...o, "elu", { alpha: num(a.alpha ?? 1) }));
+      case "Selu": {
+        const [alpha, gamma] = [num(a.alpha ?? SELU[0]), num(a.gamma ?? SELU[1])];
+        if (Math.abs(alpha - SELU[0]) > 1e-6 || Math.abs(gamma - SELU[1]) > 1e-6) {
+          this.fail(n, name, `alpha ${alpha} / gamma ${gamma}: only SELU's own constants`);
+        }
+        return one(activationOp(...o, "selu"));
+      }
+      case "LeakyRelu":
+        return one(activationOp(...o, "leaky_relu", { alpha: num(a.alpha ?? 0.01) }));
+      case "Transpose": {
+        const perm = ((a.perm as number[] | undefined) ?? []).join();
+        const from = data.length === 1 && this.values.get(data[0])!.nhwc === true;
+        // The stored layout is NHWC: a transpose to NHWC (before a flatten) moves nothing.
+        const to = perm === "0,2,3,1" && !from && x?.rank === 4
+          ? true
+          : perm === "0,3,1,2" && from
+          ? false
+          : [...perm.split(",").keys()].join() === perm
+          ? from
+          : undefined;
+        if (to === undefined) {
+          this.fail(n, name, `perm [${perm}]: only the identity or NCHW <-> NHWC (then a flatten)`);
+        }
+        one(identityOp(...o));
+        return void this.values.set(n.output[0], { ...this.values.get(n.output[0])!, nhwc: to });
+      }
+      case "Cast": {
+        const to = num(a.to);
+        if (!FLOAT_TYPES.has(to)) this.fail(n, name, `cast to data type ${to}: only to floats`);
+        const c = this.consts.get(n.input[0]);
+        if (c) return void this.consts.set(n.output[0], c);
+        return one(identityOp(...o));
+      }
+      case "Sum":
+        if (data.length !== n.input.length) this.fail(n, name, "constant inputs");
+        return data.length === 1
+          ? one(identityOp(...o))
+          : this.emit(name, n, [mergeOp(...o, "add")], data);
       case "Clip": {
         const lo = n.input[1]
           ? this.constant(n, name, 1, "minimum").data[0]
@@ -227,6 +358,8 @@ class OnnxCompiler {
       }
       case "BatchNormalization": {
         spatial();
+        if (num(a.training_mode ?? 0) !== 0) this.fail(n, name, "training_mode 1 is not supported");
+        if (num(a.spatial ?? 1) !== 1) this.fail(n, name, "spatial 0 is not supported");
         const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => {
           const c = this.constant(n, name, i, "statistics");
           return this.weight(c.data, [c.dims[0]]);
@@ -258,13 +391,13 @@ class OnnxCompiler {
       }
       case "Flatten": {
         if (num(a.axis ?? 1) !== 1) this.fail(n, name, "only axis 1 is supported");
-        return one(this.flatten(o, x!));
+        return one(nhwc ? reshapeOp(...o, [-1]) : this.flatten(o, x!));
       }
       case "Reshape": {
         const shape = Array.from(this.constant(n, name, 1, "shape").data);
         const flat = shape.length === 2 && (shape[1] === -1 || shape[0] === -1 || shape[0] === 0);
         if (!flat) this.fail(n, name, `reshape to [${shape}]: only [N, -1] is supported`);
-        return one(this.flatten(o, x!));
+        return one(nhwc ? reshapeOp(...o, [-1]) : this.flatten(o, x!));
       }
       case "Gemm":
       case "MatMul":
@@ -590,7 +723,7 @@ export function compileOnnxModel(
   const compiler = new OnnxCompiler(model.source);
   try {
     for (const init of g.initializer) {
-      compiler.consts.set(init.name, tensorValues(init, model.source));
+      compiler.consts.set(init.name, init);
     }
     const inputs = g.input.filter((i) => !compiler.consts.has(i.name));
     if (inputs.length !== 1 || g.output.length !== 1) {

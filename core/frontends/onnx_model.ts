@@ -7,6 +7,13 @@
  * @module
  */
 import onnxProto from "onnx-proto";
+import {
+  companionUrl,
+  displayName,
+  fetchBytes,
+  ModelLoadError,
+  type ModelLoadOptions,
+} from "../model_io.ts";
 import { toModuleUrl } from "../registry.ts";
 import type { Tensor } from "../tensor.ts";
 
@@ -160,51 +167,112 @@ export class OnnxModel {
   }
 }
 
-/** Reads and decodes an `.onnx` file from a path or URL. */
-export async function loadOnnxModel(pathOrUrl: string | URL): Promise<OnnxModel> {
+/** Largest `.onnx` file read (protobuf's limit: bigger models keep weights outside). */
+const MAX_ONNX_BYTES = 2 ** 31;
+
+/** Bytes per element of the `TensorProto.DataType` codes the front end reads. */
+const ELEMENT_BYTES: Readonly<Record<number, number>> = { 1: 4, 6: 4, 7: 8, 10: 2, 11: 8 };
+
+/**
+ * Reads and decodes an `.onnx` file from a path or URL, with weights stored in external data
+ * files next to it. The reliability rules of the tfjs loaders apply (`core/model_io.ts`):
+ * only regular files, sizes checked before reading (an external file may hold no more than
+ * its tensors need), and external data paths inside the model's folder unless
+ * `opts.allowOutsideFolder`. Failures are one-line {@linkcode ModelLoadError}s naming the file.
+ *
+ * @example
+ * ```ts
+ * import { loadOnnxModel } from "./onnx.ts";
+ * // const model = await loadOnnxModel("resnet18.onnx"); // then createSession(model)
+ * ```
+ */
+export async function loadOnnxModel(
+  pathOrUrl: string | URL,
+  opts: ModelLoadOptions = {},
+): Promise<OnnxModel> {
   const url = toModuleUrl(pathOrUrl);
-  const display = (u: string): string =>
-    u.startsWith("file://") ? decodeURIComponent(new URL(u).pathname) : u;
-  const name = display(url);
-  const read = async (u: string, what: string): Promise<Uint8Array> => {
-    try {
-      const res = await fetch(u);
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`HTTP ${res.status}`);
-      }
-      return new Uint8Array(await res.arrayBuffer());
-    } catch (e) {
-      throw new Error(`${what}: cannot read (${(e as Error).message.split("\n")[0]})`);
+  const name = displayName(url);
+  const model = OnnxModel.decode(await fetchBytes(url, name, MAX_ONNX_BYTES), name);
+  await attachExternalData(
+    model,
+    (location, what, need) => fetchBytes(companionUrl(url, location, what, opts), what, need),
+  );
+  return model;
+}
+
+/**
+ * Decodes an `.onnx` model given as bytes, with its external data files given by name (the
+ * browser playground's dropped files). A missing file is a {@linkcode ModelLoadError}.
+ */
+export async function onnxFromBytes(
+  bytes: Uint8Array,
+  files: ReadonlyMap<string, Uint8Array>,
+  name = "model.onnx",
+): Promise<OnnxModel> {
+  const model = OnnxModel.decode(bytes, name);
+  await attachExternalData(model, (location, what, need) => {
+    const data = files.get(location.split("/").pop() ?? location);
+    if (!data) throw new ModelLoadError(`${what}: not among the given files`);
+    if (data.length > need) {
+      throw new ModelLoadError(`${what}: ${data.length} bytes, more than the ${need} expected`);
     }
-  };
-  const model = OnnxModel.decode(await read(url, name), name);
-  // Weights in external data files (next to the model): read each file once.
-  const files = new Map<string, Uint8Array>();
-  for (const t of model.proto.graph.initializer) {
-    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue;
+    return Promise.resolve(data);
+  });
+  return model;
+}
+
+/**
+ * Points the model's external initializers at their bytes: what each file must hold is
+ * computed first, then `read(location, what, need)` gives each file once (`need`: the most
+ * bytes its tensors use).
+ */
+async function attachExternalData(
+  model: OnnxModel,
+  read: (location: string, what: string, need: number) => Promise<Uint8Array>,
+): Promise<void> {
+  const name = model.source;
+  const spans = model.proto.graph.initializer.filter((t) =>
+    t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL
+  ).map((t) => {
     const entry = (key: string): string | undefined =>
       t.externalData.find((e) => e.key === key)?.value;
     const location = entry("location");
-    if (!location) throw new Error(`${name}: tensor '${t.name}' has no external data location`);
-    const fileUrl = new URL(location, url).href;
-    let data = files.get(fileUrl);
-    if (!data) {
-      data = await read(fileUrl, `${name}: external data '${location}'`);
-      files.set(fileUrl, data);
+    if (!location) {
+      throw new ModelLoadError(`${name}: tensor '${t.name}' has no external data location`);
     }
+    const count = (t.dims ?? []).map(num).reduce((a, b) => a * b, 1);
     const offset = Number(entry("offset") ?? 0);
-    const length = entry("length") !== undefined ? Number(entry("length")) : data.length - offset;
-    if (offset + length > data.length) {
-      throw new Error(
-        `${name}: tensor '${t.name}' reads bytes ${offset}..${offset + length} of ` +
-          `'${location}', which has ${data.length}`,
+    const length = entry("length") !== undefined
+      ? Number(entry("length"))
+      : count * (ELEMENT_BYTES[t.dataType] ?? 0);
+    const what = `${name}: external data '${location}'`;
+    if (!(offset >= 0 && length >= 0)) {
+      throw new ModelLoadError(
+        `${what}: tensor '${t.name}' has offset ${offset}, length ${length}`,
       );
     }
-    t.rawData = data.subarray(offset, offset + length);
-    t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+    return { t, location, what, offset, length };
+  });
+  const need = new Map<string, number>();
+  for (const s of spans) {
+    need.set(s.location, Math.max(need.get(s.location) ?? 0, s.offset + s.length));
   }
-  return model;
+  const files = new Map<string, Uint8Array>();
+  for (const s of spans) {
+    let data = files.get(s.location);
+    if (!data) {
+      data = await read(s.location, s.what, need.get(s.location)!);
+      files.set(s.location, data);
+    }
+    if (s.offset + s.length > data.length) {
+      throw new ModelLoadError(
+        `${s.what}: tensor '${s.t.name}' reads bytes ${s.offset}..${s.offset + s.length}, ` +
+          `the file has ${data.length}`,
+      );
+    }
+    s.t.rawData = data.subarray(s.offset, s.offset + s.length);
+    s.t.dataLocation = onnx.TensorProto.DataLocation.DEFAULT;
+  }
 }
 
 /** A number from a protobuf scalar (64-bit integers may be `Long` objects). */
@@ -261,7 +329,9 @@ export function tensorValues(t: TensorProto, where: string): Constant {
     case T.INT64: {
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
-        out[i] = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
+        // Clamped to int32 (exporters write INT64_MAX / MIN as "to the end" in slices).
+        const v = view ? Number(view.getBigInt64(i * 8, true)) : num(t.int64Data?.[i]);
+        out[i] = Math.max(-(2 ** 31), Math.min(2 ** 31 - 1, v));
       }
       return { dims, data: out };
     }

@@ -12,7 +12,13 @@
  *
  * @module
  */
-import { activationOp, depthwiseAsDense, type Op, type OpKind } from "../layer_ops.ts";
+import {
+  activationOp,
+  depthwiseAsDense,
+  dilatedKernel,
+  type Op,
+  type OpKind,
+} from "../layer_ops.ts";
 import {
   conv2d,
   matMulTransposeB,
@@ -81,9 +87,11 @@ export function convOp(layer: string, className: string, a: ConvAttrs): Op {
       }),
     backward: (dy, [x]) => {
       if (dilated(dilations)) {
-        const f = (xx: Tensor): Tensor =>
-          tf.conv2d(xx as Tensor4D, kernel as Tensor4D, strides, padding, "NHWC", dilations);
-        return vjp(f, [x], dy);
+        const shape = x.shape as [number, number, number, number];
+        return [tf.tidy(() => {
+          const k = dilatedKernel(kernel, dilations);
+          return tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding);
+        })];
       }
       const fast = sameConvTranspose(dy as Tensor4D, kernel, strides, padding);
       if (fast) return [fast];
@@ -113,13 +121,9 @@ export function depthwiseOp(layer: string, className: string, a: ConvAttrs): Op 
     backward: (dy, [x]) =>
       tf.tidy(() => {
         const dense = depthwiseAsDense(kernel);
-        if (dilated(dilations)) {
-          const f = (xx: Tensor): Tensor =>
-            tf.conv2d(xx as Tensor4D, dense, strides, padding, "NHWC", dilations);
-          return vjp(f, [x], dy);
-        }
         const shape = x.shape as [number, number, number, number];
-        return [tf.conv2dTranspose(dy as Tensor4D, dense, shape, strides, padding)];
+        const k = dilated(dilations) ? dilatedKernel(dense, dilations) : dense;
+        return [tf.conv2dTranspose(dy as Tensor4D, k, shape, strides, padding)];
       }),
   };
 }
