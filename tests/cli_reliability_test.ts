@@ -10,28 +10,13 @@ import { join } from "node:path";
 import { outputStem, stemCollisions } from "../cli/_output.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
+import { type CliResult, gradual, ROOT } from "./_cli_run.ts";
 import { encodePng } from "../core/image.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("../", import.meta.url).pathname;
 const M = ["--model", FIXTURE_MODEL, "--preprocess", "imagenet", "--backend", "cpu"];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], cwd = ROOT): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(args: string[], cwd = ROOT): Promise<CliResult> {
+  return gradual(args, { cwd });
 }
 
 async function names(dir: string): Promise<string[]> {

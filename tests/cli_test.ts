@@ -8,27 +8,12 @@ import { decodeNpy } from "../core/npy.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { assert, assertEquals } from "./_assert.ts";
 import { type Corpus, FIXTURE_MODEL, makeCorpus, pngSize } from "./_cli_corpus.ts";
+import { type CliResult, gradual } from "./_cli_run.ts";
 
-const MAIN = new URL("../cli/main.ts", import.meta.url).pathname;
-const ROOT = new URL("../", import.meta.url).pathname;
 const M = ["--model", FIXTURE_MODEL, "--preprocess", "imagenet", "--backend", "cpu"];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-read", "--allow-write", "--allow-env", MAIN, ...args],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", ...env },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return gradual(args, { env });
 }
 
 let corpusPromise: Promise<Corpus> | undefined;
@@ -51,14 +36,14 @@ async function listAll(dir: string): Promise<string[]> {
 }
 
 /** No stack trace, and every stderr line is one `gradual: ...` message. */
-function assertCleanStderr(r: Result, context: string): void {
+function assertCleanStderr(r: CliResult, context: string): void {
   assert(!r.stderr.includes("    at "), `${context}: stack trace in stderr:\n${r.stderr}`);
   for (const line of r.stderr.split("\n").filter((l) => l.trim())) {
     assert(line.startsWith("gradual: "), `${context}: unexpected stderr line: ${line}`);
   }
 }
 
-function assertMentions(r: Result, needle: string, context: string): void {
+function assertMentions(r: CliResult, needle: string, context: string): void {
   const line = r.stderr.split("\n").find((l) => l.includes(needle));
   assert(line !== undefined, `${context}: stderr does not mention '${needle}':\n${r.stderr}`);
 }
@@ -338,7 +323,8 @@ Deno.test("explain: --shard K/N covers every file once; --skip-existing skips", 
   const [a, b] = await Promise.all([run("0/2"), run("1/2")]);
   assertEquals(a.code, 0, a.stderr);
   assertEquals(b.code, 0, b.stderr);
-  const files = (r: Result) => r.stdout.trim().split("\n").map((l) => JSON.parse(l).file as string);
+  const files = (r: CliResult) =>
+    r.stdout.trim().split("\n").map((l) => JSON.parse(l).file as string);
   const fa = files(a), fb = files(b);
   assertEquals(fa.filter((f) => fb.includes(f)), []);
   assertEquals([...fa, ...fb].sort(), c.goodFiles);

@@ -5,20 +5,9 @@
  * @module
  */
 import { assert, assertEquals } from "./_assert.ts";
+import { type CliResult, ROOT, runDeno } from "./_cli_run.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
-
-async function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const run = (args: string[]): Promise<CliResult> => runDeno(args);
 
 Deno.test("README library example explains a sample with the built-in model", async () => {
   const r = await run(["run", "--allow-read", "--allow-env", "examples/library_usage.ts"]);

@@ -16,6 +16,7 @@ import { oneHotSeed } from "../core/targets.ts";
 import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { type CliResult, runDeno } from "./_cli_run.ts";
 import { toGraphModel, writeGraphModel } from "./_graph_model.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
@@ -463,17 +464,17 @@ Deno.test("GraphModel: an unsupported op is one error naming the op and the node
 });
 
 Deno.test("CLI: --input-size gives a dynamic GraphModel its size; without it, one clear line", async () => {
-  const main = new URL("../cli/main.ts", import.meta.url).pathname;
-  const run = async (extra: string[]) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--quiet", "--allow-read", "--allow-env", main, "list", "--model", ...extra],
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1" },
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-  };
+  const run = (extra: string[]): Promise<CliResult> =>
+    runDeno([
+      "run",
+      "--quiet",
+      "--allow-read",
+      "--allow-env",
+      "cli/main.ts",
+      "list",
+      "--model",
+      ...extra,
+    ]);
   const ok = await run([`${seDir}/model.json`, "--input-size", "32"]);
   assertEquals(ok.code, 0, ok.stderr);
   assert(/input \[N, 32, 32, 3\]/.test(ok.stdout), ok.stdout);

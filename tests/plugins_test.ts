@@ -15,8 +15,8 @@ import {
 import { tf } from "../core/tf.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
+import { gradual, ROOT } from "./_cli_run.ts";
 
-const ROOT = new URL("../", import.meta.url).pathname;
 await initBackend({ backend: "wasm", threads: 1 });
 
 Deno.test("example plugins load through the library and run with and without gradual", async () => {
@@ -47,44 +47,32 @@ Deno.test("example plugins load through the library and run with and without gra
 Deno.test("example plugins load through the CLI's --plugin", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeFile(`${dir}/a.png`, await rgbaPng(40, 30));
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "--allow-write",
-      "--allow-env",
-      "cli/main.ts",
-      "explain",
-      `${dir}/a.png`,
-      "--model",
-      FIXTURE_MODEL,
-      "--preprocess",
-      "imagenet",
-      "--backend",
-      "cpu",
-      "--plugin",
-      "examples/custom_method.ts",
-      "--plugin",
-      "examples/custom_extrapolator.ts",
-      "--method",
-      "abs-grad-cam",
-      "--extrapolate",
-      "upsample,gradual",
-      "--format",
-      "npy",
-      "--json",
-      "--quiet",
-      "--out",
-      `${dir}/out`,
-    ],
-    cwd: ROOT,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, stderr);
-  const records = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => JSON.parse(l));
+  const out = await gradual([
+    "explain",
+    `${dir}/a.png`,
+    "--model",
+    FIXTURE_MODEL,
+    "--preprocess",
+    "imagenet",
+    "--backend",
+    "cpu",
+    "--plugin",
+    "examples/custom_method.ts",
+    "--plugin",
+    "examples/custom_extrapolator.ts",
+    "--method",
+    "abs-grad-cam",
+    "--extrapolate",
+    "upsample,gradual",
+    "--format",
+    "npy",
+    "--json",
+    "--quiet",
+    "--out",
+    `${dir}/out`,
+  ]);
+  assertEquals(out.code, 0, out.stderr);
+  const records = out.stdout.trim().split("\n").map((l) => JSON.parse(l));
   assertEquals(records.length, 2);
   assertEquals(records.map((r) => r.extrapolator).sort(), ["gradual", "upsample"]);
   await Deno.remove(dir, { recursive: true });
