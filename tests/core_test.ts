@@ -7,6 +7,7 @@ import { tf } from "../core/tensor.ts";
 import { PLUGIN_API_VERSION, type SaliencyMethod } from "../core/types.ts";
 import "../plugins/mod.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./_assert.ts";
+import { maxRel } from "./_maps.ts";
 
 const FIX = new URL("./fixtures/", import.meta.url);
 const MODEL = new URL("models/vgg_tiny/tfjs/model.json", FIX);
@@ -71,15 +72,6 @@ function residualModel(): tf.LayersModel {
     gap,
   ) as tf.SymbolicTensor;
   return tf.model({ inputs: x, outputs: out });
-}
-
-function maxRelDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0, r = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - b[i]));
-    r = Math.max(r, Math.abs(b[i]));
-  }
-  return m / (r || 1);
 }
 
 Deno.test("vgg_tiny logits match the PyTorch reference within 1e-4", () => {
@@ -149,15 +141,15 @@ Deno.test("residual model: taps capture both branches and gradients equal tf.gra
   assertEquals(pass.activation("bn").shape, [2, 16, 16, 8]);
   // Forward equals tfjs's own predict.
   const y = m.predict(x) as tf.Tensor;
-  assert(maxRelDiff(pass.scores.dataSync(), y.dataSync()) < 1e-5);
+  assert(maxRel(pass.scores.dataSync(), y.dataSync()) < 1e-5);
   const seed = tf.oneHot([1, 3], 5).cast("float32");
   const [gi, gSide, gBn] = pass.backward(seed, { wrt: ["img", "side", "bn"] });
   // Reference: tfjs autodiff through the model (cpu-style path) w.r.t. the input.
   const ref = tf.grad((xx: tf.Tensor) => (m.apply(xx) as tf.Tensor).mul(seed).sum())(x);
-  assert(maxRelDiff(gi.dataSync(), ref.dataSync()) < 1e-4, "input gradient");
+  assert(maxRel(gi.dataSync(), ref.dataSync()) < 1e-4, "input gradient");
   // At an Add, both summands receive the same signal.
   assert(
-    maxRelDiff(gSide.dataSync(), gBn.dataSync()) < 1e-6,
+    maxRel(gSide.dataSync(), gBn.dataSync()) < 1e-6,
     "add passes the signal to both branches",
   );
   pass.dispose();
@@ -194,7 +186,7 @@ Deno.test("targets: index, per-image list, class name, top-k and a custom score"
     targets: (s) => s.slice([0, 9], [-1, 1]).reshape([-1]) as tf.Tensor1D,
   });
   const nine = await explain(model, inputs, { targets: 9 });
-  assert(maxRelDiff(custom[0].map, nine[0].map) < 1e-6);
+  assert(maxRel(custom[0].map, nine[0].map) < 1e-6);
   await assertRejects(() => explain(model, inputs, { targets: 10 }), /out of range/);
   await assertRejects(
     () => explain(model, inputs, { targets: "zebra", labels }),
@@ -229,7 +221,7 @@ Deno.test("per-image results do not depend on the rest of the batch", async () =
     const one = inputs.slice([i], [1]) as tf.Tensor4D;
     const [alone] = await explain(model, one, { extrapolator: "gradual" });
     one.dispose();
-    assert(maxRelDiff(alone.map, all[i].map) < 1e-5, `image ${i}`);
+    assert(maxRel(alone.map, all[i].map) < 1e-5, `image ${i}`);
   }
 });
 
@@ -268,7 +260,7 @@ Deno.test("gradual extrapolation sharpens a custom plugin's map, from the same f
   s.forward = original;
   assertEquals(forwardCalls, 1);
   assertEquals([gradual[0].height, gradual[0].width], [64, 64]);
-  assert(maxRelDiff(plain[0].map, gradual[0].map) > 1e-2, "the extrapolator changed the map");
+  assert(maxRel(plain[0].map, gradual[0].map) > 1e-2, "the extrapolator changed the map");
   let lo = Infinity, hi = -Infinity;
   for (const v of gradual[0].map) {
     lo = Math.min(lo, v);

@@ -16,6 +16,7 @@ import { oneHotSeed } from "../core/targets.ts";
 import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { maxRel, sane } from "./_maps.ts";
 import { type CliResult, runDeno } from "./_cli_run.ts";
 import { toGraphModel, writeGraphModel } from "./_graph_model.ts";
 
@@ -29,16 +30,6 @@ await Deno.writeFile(`${dir}/group1-shard1of1.bin`, weights);
 const graphModel = await loadGraphModel(`${dir}/model.json`);
 const b = Deno.readFileSync(new URL("vgg_tiny/model_inputs.bin", FIX));
 const x = tf.tensor4d(new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4), [4, 64, 64, 3]);
-
-function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  assertEquals(a.length, ref.length);
-  let m = 0, r = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - ref[i]));
-    r = Math.max(r, Math.abs(ref[i]));
-  }
-  return r > 0 ? m / r : m;
-}
 
 // ---------------------------------------------------------------------------------------
 // Seeded replicas built with tf.layers, then written as GraphModels.
@@ -296,17 +287,6 @@ Deno.test("GraphModel: predict and single-output methods return scores (no resha
   }
   assertEquals(tf.memory().numTensors, before);
 });
-
-/** A sane map: finite and not constant. */
-function sane(map: Float32Array): boolean {
-  let lo = Infinity, hi = -Infinity;
-  for (const v of map) {
-    if (!Number.isFinite(v)) return false;
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
-  return hi > lo;
-}
 
 const EXTRAPOLATORS = [undefined, ...registry.extrapolators().map((e) => e.name)];
 const FAST = { samples: 4, steps: 8 };

@@ -16,23 +16,13 @@ import "../plugins/mod.ts";
 import { deconvReluRule } from "../plugins/deconvnet.ts";
 import { guidedReluRule } from "../plugins/guided_backprop.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { maxRel } from "./_maps.ts";
 
 const FIX = new URL("./fixtures/", import.meta.url);
 
 function readF32(name: string): Float32Array {
   const b = Deno.readFileSync(new URL(`vgg_tiny/${name}.bin`, FIX));
   return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-}
-
-/** max |a - b| / max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assertEquals(a.length, b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i] - b[i]));
-    m = Math.max(m, Math.abs(b[i]));
-  }
-  return m > 0 ? d / m : d;
 }
 
 function concat(maps: { map: Float32Array }[]): Float32Array {
@@ -87,12 +77,12 @@ Deno.test("methods: EigenCAM output matches where the (arbitrary) SVD sign is al
   const signs = raw.map((e, b) => {
     const r = refRaw.subarray(b * per, (b + 1) * per);
     const neg = e.map.map((v) => -v);
-    return relErr(e.map, r) <= relErr(neg, r) ? 1 : -1;
+    return maxRel(e.map, r) <= maxRel(neg, r) ? 1 : -1;
   });
   // Raw maps agree up to the per-image sign.
   const aligned = new Float32Array(4 * per);
   raw.forEach((e, b) => aligned.set(e.map.map((v) => signs[b] * v), b * per));
-  assert(relErr(aligned, refRaw) <= 1e-4, `raw ${relErr(aligned, refRaw)}`);
+  assert(maxRel(aligned, refRaw) <= 1e-4, `raw ${maxRel(aligned, refRaw)}`);
   // The library's output pipeline (ReLU, min-max, half-pixel resize, min-max) on the
   // sign-aligned raw map reproduces pytorch-grad-cam's output for every image.
   const maps = tf.tidy(() => tf.relu(tf.tensor3d(aligned, [4, 16, 16])) as tf.Tensor3D);
@@ -105,7 +95,7 @@ Deno.test("methods: EigenCAM output matches where the (arbitrary) SVD sign is al
   const got = out.dataSync() as Float32Array;
   maps.dispose();
   out.dispose();
-  assert(relErr(got, refOut) <= 1e-4, `output ${relErr(got, refOut)}`);
+  assert(maxRel(got, refOut) <= 1e-4, `output ${maxRel(got, refOut)}`);
   // And the method's own output does so on every image whose sign agrees.
   const full = await explain(model, x, { method: "eigen-cam", layer: CAM_LAYER, targets: TARGETS });
   const ppi = 64 * 64;
@@ -114,7 +104,7 @@ Deno.test("methods: EigenCAM output matches where the (arbitrary) SVD sign is al
     if (signs[b] !== 1) return;
     agreeing++;
     const r = refOut.subarray(b * ppi, (b + 1) * ppi);
-    assert(relErr(e.map, r) <= 1e-4, `image ${b}: ${relErr(e.map, r)}`);
+    assert(maxRel(e.map, r) <= 1e-4, `image ${b}: ${maxRel(e.map, r)}`);
   });
   assert(agreeing >= 3, `the default sign convention agrees on ${agreeing} of 4 images`);
 });
@@ -133,7 +123,7 @@ Deno.test("methods: signed pseudo-gradients of the TorchRay input methods", () =
       const [g] = pass.backward(seed, { wrt: [input], rule });
       const got = g.dataSync() as Float32Array;
       g.dispose();
-      const err = relErr(got, readF32(name));
+      const err = maxRel(got, readF32(name));
       assert(err <= 1e-4, `${name}: ${err}`);
     }
   } finally {
@@ -169,12 +159,12 @@ Deno.test("methods: SmoothGrad is deterministic and equals its base with noise 0
   const a = concat(await run({ samples: 6, seed: 7 }));
   const b = concat(await run({ samples: 6, seed: 7, batchSize: 8 }));
   const c = concat(await run({ samples: 6, seed: 8 }));
-  assert(relErr(a, b) <= 1e-6, "same seed, other batch size: same map");
-  assert(relErr(c, a) > 1e-3, "another seed gives another map");
+  assert(maxRel(a, b) <= 1e-6, "same seed, other batch size: same map");
+  assert(maxRel(c, a) > 1e-3, "another seed gives another map");
   for (const base of ["gradient", "guided-backprop", "grad-cam"]) {
     const s = concat(await run({ base, samples: 5, noise: 0 }));
     const ref = concat(await run({}, base));
-    assert(relErr(s, ref) <= 1e-5, `${base}: ${relErr(s, ref)}`);
+    assert(maxRel(s, ref) <= 1e-5, `${base}: ${maxRel(s, ref)}`);
   }
   // Custom score functions are tiled block by block.
   const fn = (s: tf.Tensor2D): tf.Tensor1D => s.slice([0, 2], [-1, 1]).reshape([-1]) as tf.Tensor1D;
@@ -189,7 +179,7 @@ Deno.test("methods: SmoothGrad is deterministic and equals its base with noise 0
   const gf = concat(
     await explain(model, x, { method: "gradient", targets: fn, normalize: "none" }),
   );
-  assert(relErr(sf, gf) <= 1e-5, `score function: ${relErr(sf, gf)}`);
+  assert(maxRel(sf, gf) <= 1e-5, `score function: ${maxRel(sf, gf)}`);
 });
 
 const ALL_METHODS: [string, Record<string, unknown>][] = [

@@ -14,6 +14,7 @@ import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";
 import onnxProto from "onnx-proto";
 import { assert, assertEquals } from "./_assert.ts";
+import { maxRel, sane } from "./_maps.ts";
 import { gradual } from "./_cli_run.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
@@ -29,26 +30,6 @@ function readF32(name: string): Float32Array {
 const x = tf.tidy(() =>
   tf.tensor4d(readF32("inputs.bin"), [2, 3, 64, 64]).transpose([0, 2, 3, 1])
 ) as tf.Tensor4D;
-
-function maxRel(a: ArrayLike<number>, ref: ArrayLike<number>): number {
-  assertEquals(a.length, ref.length);
-  let m = 0, r = 0;
-  for (let i = 0; i < a.length; i++) {
-    m = Math.max(m, Math.abs(a[i] - ref[i]));
-    r = Math.max(r, Math.abs(ref[i]));
-  }
-  return r > 0 ? m / r : m;
-}
-
-function sane(map: Float32Array): boolean {
-  let lo = Infinity, hi = -Infinity;
-  for (const v of map) {
-    if (!Number.isFinite(v)) return false;
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
-  return hi > lo;
-}
 
 const models = new Map<string, OnnxModel>();
 for (const name of MODELS) models.set(name, await loadOnnxModel(new URL(`${name}.onnx`, DIR)));

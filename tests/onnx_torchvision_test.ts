@@ -16,6 +16,7 @@ import { type Tensor4D, tf } from "../core/tensor.ts";
 import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import "../plugins/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
+import { maxRel } from "./_maps.ts";
 import { gradual } from "./_cli_run.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
@@ -82,18 +83,6 @@ function reference(m: ModelRefs, name: string): Float32Array {
   return new Float32Array(bytes.buffer, bytes.byteOffset + a.offset, n);
 }
 
-/** Largest |got - want| relative to the largest |want|; non-finite values fail. */
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assertEquals(got.length, want.length, "length");
-  let d = 0, m = 0;
-  for (let i = 0; i < want.length; i++) {
-    assert(Number.isFinite(got[i]), `non-finite value at ${i}`);
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    m = Math.max(m, Math.abs(want[i]));
-  }
-  return d / m;
-}
-
 const batch = (): Tensor4D => tf.tensor4d(inputs, refs.inputs_shape);
 
 /** The raw maps of both fixture images, concatenated. */
@@ -147,7 +136,7 @@ for (const [name, m] of Object.entries(refs.models)) {
     try {
       const x = batch();
       const y = session.predict(x);
-      const e = relErr(y.dataSync(), reference(m, "logits"));
+      const e = maxRel(y.dataSync(), reference(m, "logits"));
       const top = Array.from(y.argMax(1).dataSync());
       tf.dispose([x, y]);
       assert(e <= REL, `${name}: logits differ by ${e.toExponential(2)} of their max`);
@@ -156,7 +145,7 @@ for (const [name, m] of Object.entries(refs.models)) {
       const checks = checksOf(name, m);
       for (const [ref, method, layer, opts] of checks) {
         const got = await rawMaps(session, method, layer, opts);
-        const err = relErr(got, reference(m, ref));
+        const err = maxRel(got, reference(m, ref));
         if (!(err <= (LOOSE[name]?.[ref] ?? REL))) {
           errors.push(`${ref}: differs by ${err.toExponential(2)} of its max`);
         }
