@@ -4,7 +4,7 @@
  * page, loads it in the system Chromium (headless, wasm backend), runs one method of each
  * family (CAM, excitation backprop, gradient, backprop rules, perturbation, path integral),
  * each with and without gradual extrapolation, on a bundled sample with the built-in model,
- * then the extra cases: screenshots and layout at 1440 and 375 px, Cancel, a dropped model
+ * then the extra cases: screenshots and layout at 1440 and 375 px, Cancel, a dropped ONNX model
  * with labels.json, a file that is not an image, and a page asking for WebGPU (wasm and a
  * notice where no adapter exists, as in headless Chromium without a GPU). This test checks
  * that the page's maps equal the ones `explainMany` computes here in Deno for the same input
@@ -119,11 +119,12 @@ Deno.test({
     const model = pickModel();
     const sample = pickSample();
     const out = await Deno.makeTempFile({ prefix: "gradual-web-", suffix: ".json" });
-    // A model to drop: vgg_tiny with its own labels.json.
+    // A model to drop: vgg_tiny exported from PyTorch to ONNX, with its own labels.json.
     const drop = await Deno.makeTempDir({ prefix: "gradual-web-drop-" });
-    const tiny = new URL("tests/fixtures/models/vgg_tiny/tfjs/", ROOT);
-    await Deno.copyFile(new URL("model.json", tiny), `${drop}/model.json`);
-    await Deno.copyFile(new URL("group1-shard1of1.bin", tiny), `${drop}/group1-shard1of1.bin`);
+    await Deno.copyFile(
+      new URL("tests/fixtures/onnx/vgg_tiny.onnx", ROOT),
+      `${drop}/vgg_tiny.onnx`,
+    );
     const tinyLabels = Array.from({ length: 10 }, (_, i) => `tiny class ${i}`);
     await Deno.writeTextFile(`${drop}/labels.json`, JSON.stringify(tinyLabels));
     try {
@@ -150,7 +151,7 @@ Deno.test({
           "--shots",
           SHOTS,
           "--drop-model",
-          ["model.json", "group1-shard1of1.bin", "labels.json"].map((f) => `${drop}/${f}`).join(
+          ["vgg_tiny.onnx", "labels.json"].map((f) => `${drop}/${f}`).join(
             ",",
           ),
         ],
@@ -268,14 +269,18 @@ function checkScenario(report: HeadlessReport, builtin: string, tinyLabels: stri
   assert(s.cancel.modelNote.includes("drop your model"), s.cancel.modelNote);
   assert(s.cancel.maps.every((m) => m.layer !== ""), "layers shown");
 
-  // A dropped model with labels.json: its labels are used (the blob URL is read as a URL).
+  // A dropped ONNX model with labels.json: it runs, its labels are used (the blob URL is read
+  // as a URL).
   const d = s.droppedModel;
   assertEquals(d.state, "done", `dropped model: ${d.error}`);
-  assertEquals(d.model?.name, "model.json");
+  assertEquals(d.model?.name, "vgg_tiny.onnx");
   assertEquals(d.model?.labels, tinyLabels);
   assert(d.top.every((l) => tinyLabels.includes(l)), `top classes ${d.top}`);
   assertEquals(d.modelNote, "", "no built-in note for a dropped model");
-  assert(d.download.enabled && d.download.name?.includes("model"), "download after a drop");
+  assert(
+    d.download.enabled && d.download.name?.includes("vgg_tiny.onnx"),
+    `download after a drop: ${d.download.name}`,
+  );
 
   // A bad file: one clear line naming it, stale results dimmed, Download disabled.
   const b = s.badFile;
