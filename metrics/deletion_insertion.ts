@@ -268,7 +268,10 @@ export function gaussianBlur(
   return blurAxis(horizontal, height, width, c, k, false);
 }
 
-/** One pass of a separable blur with kernel `k` along x or y, edges clamped. */
+/**
+ * One pass of a separable blur with kernel `k` along x or y: edges clamped (replicated), or
+ * with `zeroPad` taken as zeros.
+ */
 function blurAxis(
   src: Float32Array,
   height: number,
@@ -276,6 +279,7 @@ function blurAxis(
   c: number,
   k: Float64Array,
   alongX: boolean,
+  zeroPad = false,
 ): Float32Array {
   const r = (k.length - 1) / 2;
   const out = new Float32Array(src.length);
@@ -284,10 +288,13 @@ function blurAxis(
       for (let ch = 0; ch < c; ch++) {
         let s = 0;
         for (let i = -r; i <= r; i++) {
-          const at = alongX
-            ? y * width + Math.min(width - 1, Math.max(0, x + i))
-            : Math.min(height - 1, Math.max(0, y + i)) * width + x;
-          s += k[i + r] * src[at * c + ch];
+          let xx = alongX ? x + i : x, yy = alongX ? y : y + i;
+          if (xx < 0 || xx >= width || yy < 0 || yy >= height) {
+            if (zeroPad) continue;
+            xx = Math.min(width - 1, Math.max(0, xx));
+            yy = Math.min(height - 1, Math.max(0, yy));
+          }
+          s += k[i + r] * src[(yy * width + xx) * c + ch];
         }
         out[(y * width + x) * c + ch] = s;
       }
@@ -343,25 +350,8 @@ export function riseBlur(image: Float32Array, height: number, width: number): Fl
     throw new RangeError(`riseBlur: ${image.length} values do not fit ${height} × ${width}`);
   }
   const k = riseKernel1d();
-  const r = (k.length - 1) / 2;
-  const pass = (src: Float32Array, alongX: boolean): Float32Array => {
-    const out = new Float32Array(src.length);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        for (let ch = 0; ch < c; ch++) {
-          let s = 0;
-          for (let i = -r; i <= r; i++) {
-            const xx = alongX ? x + i : x, yy = alongX ? y : y + i;
-            if (xx < 0 || xx >= width || yy < 0 || yy >= height) continue; // zero padding
-            s += k[i + r] * src[(yy * width + xx) * c + ch];
-          }
-          out[(y * width + x) * c + ch] = s;
-        }
-      }
-    }
-    return out;
-  };
-  return pass(pass(image, true), false);
+  const horizontal = blurAxis(image, height, width, c, k, true, true);
+  return blurAxis(horizontal, height, width, c, k, false, true);
 }
 
 function filled(value: number | Float32Array, n: number, what: string): Float32Array {
