@@ -142,15 +142,7 @@ export async function runHeadless(opts: HeadlessOptions): Promise<HeadlessReport
     });
     const t0 = performance.now();
     await page.goto(url, { timeout });
-    await page.waitForFunction(
-      () => {
-        const s = (globalThis as unknown as { gradualPlayground?: { state: string } })
-          .gradualPlayground;
-        return s !== undefined && (s.state === "done" || s.state === "error");
-      },
-      null,
-      { timeout, polling: 50 },
-    );
+    await untilFirstResult(page, timeout);
     const firstResult = performance.now() - t0;
     const state = await page.evaluate(() => {
       const s = (globalThis as unknown as { gradualPlayground: PageState }).gradualPlayground;
@@ -332,6 +324,19 @@ function readCase(page: ScenarioPage): Promise<CaseReport> {
   }, null);
 }
 
+/** Waits for a freshly loaded page's first result (`done` or `error`). */
+async function untilFirstResult(page: ScenarioPage, timeout: number): Promise<void> {
+  await page.waitForFunction(
+    () => {
+      const s = (globalThis as unknown as { gradualPlayground?: { state: string } })
+        .gradualPlayground;
+      return s !== undefined && (s.state === "done" || s.state === "error");
+    },
+    null,
+    { timeout, polling: 50 },
+  );
+}
+
 /** Waits until the page settles (`done`, `error` or `idle`) after `changed` holds. */
 async function settle(
   page: ScenarioPage,
@@ -465,15 +470,7 @@ async function runScenario(
   const gpuPage = await context.newPage() as ScenarioPage;
   try {
     await gpuPage.goto(url.replace(/backend=[a-z]+/, "backend=webgpu"), { timeout });
-    await gpuPage.waitForFunction(
-      () => {
-        const s = (globalThis as unknown as { gradualPlayground?: { state: string } })
-          .gradualPlayground;
-        return s !== undefined && (s.state === "done" || s.state === "error");
-      },
-      null,
-      { timeout, polling: 50 },
-    );
+    await untilFirstResult(gpuPage, timeout);
     const webgpu = await readCase(gpuPage);
     return { layouts, droppedModel, badFile, webgpu, cancel };
   } finally {
