@@ -389,7 +389,7 @@ export async function evaluateDataset(opts: DatasetEvalOptions): Promise<Dataset
   const rows = evalRowSpecs({ ...opts, baseline });
   const energy = opts.energy ?? "minmax";
   const insertionStart = opts.insertionStart ?? "gaussian";
-  const work: CurveWork = { images: 0, scored: 0, seconds: 0 };
+  const work: CurveWork = { images: 0, scored: 0, modelSeconds: 0, seconds: 0 };
   const layers: (string | undefined)[] = rows.map(() => undefined);
   const shard = opts.shard ?? [0, 1];
   if (
@@ -651,7 +651,7 @@ export async function mergeResults(
     seconds: 0,
     energyMap: s.energy as EnergyMap,
     insertionStart: s.insertionStart as InsertionStart,
-    curveWork: { images: 0, scored: 0, seconds: 0 },
+    curveWork: { images: 0, scored: 0, modelSeconds: 0, seconds: 0 },
   });
   return { result, settings: s, shards: n };
 }

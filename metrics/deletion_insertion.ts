@@ -147,6 +147,11 @@ export interface CurveStats {
   images: number;
   /** Images actually run through the model (the others were shared). */
   scored: number;
+  /**
+   * Seconds spent in model calls and waiting for their scores; the rest of the call's time
+   * is composing step images, sorting maps and blurring.
+   */
+  modelSeconds: number;
 }
 
 /** One computed curve. */
@@ -188,20 +193,57 @@ export function trapezoidAuc(x: ArrayLike<number>, y: ArrayLike<number>): number
   return a;
 }
 
+/** Index of the high 32-bit word of a float64 in a `Uint32Array` view (platform endianness). */
+const HI_WORD = new Uint32Array(new Float64Array([1]).buffer)[1] === 0x3ff00000 ? 1 : 0;
+
 /**
- * Pixel indices by saliency, descending, ties in index order; NaN counts as -Infinity.
+ * Pixel indices by saliency, descending, ties in index order; NaN counts as -Infinity
+ * (`-0` and `0` are equal).
+ *
+ * A stable least-significant-digit radix sort over the 64 bits of the values as float64
+ * (four 16-bit digits, constant digits skipped): the same permutation as a comparison sort
+ * by (value descending, index ascending), in linear time.
  *
  * @param map saliency values
  * @returns the order (a permutation of `0 .. map.length - 1`)
  */
 export function saliencyOrder(map: ArrayLike<number>): Uint32Array {
   const n = map.length;
-  const key = new Float64Array(n);
-  for (let i = 0; i < n; i++) key[i] = Number.isNaN(map[i]) ? -Infinity : map[i];
-  const idx = Array.from({ length: n }, (_, i) => i);
-  // Descending by value; equal values (including infinities) by ascending index.
-  idx.sort((a, b) => (key[a] === key[b] ? a - b : key[b] - key[a]));
-  return Uint32Array.from(idx);
+  // Sort keys: -value (ascending = value descending), its bits made unsigned-ordered.
+  const f = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = map[i];
+    f[i] = Number.isNaN(v) ? Infinity : v === 0 ? 0 : -v;
+  }
+  const words = new Uint32Array(f.buffer);
+  const hi = new Uint32Array(n), lo = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const h = words[2 * i + HI_WORD], l = words[2 * i + 1 - HI_WORD];
+    const neg = h >>> 31 === 1;
+    hi[i] = neg ? ~h >>> 0 : (h | 0x80000000) >>> 0;
+    lo[i] = neg ? ~l >>> 0 : l;
+  }
+  let idx = new Uint32Array(n);
+  for (let i = 0; i < n; i++) idx[i] = i;
+  let tmp = new Uint32Array(n);
+  const count = new Uint32Array(65536);
+  for (const [key, shift] of [[lo, 0], [lo, 16], [hi, 0], [hi, 16]] as const) {
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(key[i] >>> shift) & 0xffff]++;
+    if (n === 0 || count[(key[0] >>> shift) & 0xffff] === n) continue; // one digit value
+    let sum = 0;
+    for (let d = 0; d < 65536; d++) {
+      const c = count[d];
+      count[d] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const p = idx[i];
+      tmp[count[(key[p] >>> shift) & 0xffff]++] = p;
+    }
+    [idx, tmp] = [tmp, idx];
+  }
+  return idx;
 }
 
 /**
@@ -283,20 +325,30 @@ function blurAxis(
 ): Float32Array {
   const r = (k.length - 1) / 2;
   const out = new Float32Array(src.length);
+  // Neighbour index step along the axis; lines along the axis have `len` pixels.
+  const stride = alongX ? c : width * c;
+  const len = alongX ? width : height;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
+      const pos = alongX ? x : y;
+      const inside = pos >= r && pos < len - r; // every tap in the image: no clamping
       for (let ch = 0; ch < c; ch++) {
+        const at = (y * width + x) * c + ch;
         let s = 0;
-        for (let i = -r; i <= r; i++) {
-          let xx = alongX ? x + i : x, yy = alongX ? y : y + i;
-          if (xx < 0 || xx >= width || yy < 0 || yy >= height) {
-            if (zeroPad) continue;
-            xx = Math.min(width - 1, Math.max(0, xx));
-            yy = Math.min(height - 1, Math.max(0, yy));
+        if (inside) {
+          for (let i = -r, q = at - r * stride; i <= r; i++, q += stride) s += k[i + r] * src[q];
+        } else {
+          for (let i = -r; i <= r; i++) {
+            let xx = alongX ? x + i : x, yy = alongX ? y : y + i;
+            if (xx < 0 || xx >= width || yy < 0 || yy >= height) {
+              if (zeroPad) continue;
+              xx = Math.min(width - 1, Math.max(0, xx));
+              yy = Math.min(height - 1, Math.max(0, yy));
+            }
+            s += k[i + r] * src[(yy * width + xx) * c + ch];
           }
-          s += k[i + r] * src[(yy * width + xx) * c + ch];
         }
-        out[(y * width + x) * c + ch] = s;
+        out[at] = s;
       }
     }
   }
@@ -417,6 +469,7 @@ export async function deletionInsertion(
     ? undefined
     : filled(opts.insertionBaseline, size, "insertionBaseline");
   const blurred = new Map<Float32Array, Float32Array>(); // one blur per distinct image
+  const orders = new Map<ArrayLike<number>, Uint32Array>(); // one order per distinct map
 
   const curves: Curve[] = requests.map((r) => ({
     kind: r.kind,
@@ -426,112 +479,144 @@ export async function deletionInsertion(
     auc: NaN,
   }));
   const total = requests.length * points;
-  const buffer = new Float32Array(Math.min(batchSize, total) * size);
-  const slots: { curve: number; step: number }[] = [];
+  // Two batch buffers: one is filled while the other's batch is in the model.
+  const buffers = [0, 1].map(() => new Float32Array(Math.min(batchSize, total) * size));
+  let buffer = buffers[0];
+  let slots: { curve: number; step: number }[] = [];
   let scored = 0; // images run through the model
   let done = 0; // step images scored or shared
+  let modelMs = 0; // time in model calls and waiting for their scores
   // Shared images: the array whose content a step image equals, and the tracked class ->
   // the step that scores it.
   const owners = new Map<Float32Array, Map<number, { curve: number; step: number }>>();
   // Steps whose score is another step's, resolved in creation order at the end.
   const aliases: { curve: number; step: number; from: { curve: number; step: number } }[] = [];
 
-  const flush = async (): Promise<void> => {
-    const m = slots.length;
-    if (m === 0) return;
-    const input = tf.tensor4d(buffer.subarray(0, m * size), [m, h, w, c]);
-    let values: Float32Array | Int32Array | Uint8Array;
-    let classes: number;
+  // The batch in the model: its scores are read only after the next batch was handed to
+  // the model, so that an asynchronous backend (webgpu) computes while the next batch is
+  // composed and uploaded. On wasm and cpu the scores are ready when the call returns.
+  interface Pending {
+    out: tf.Tensor;
+    values: Promise<ArrayLike<number>>;
+    slots: { curve: number; step: number }[];
+  }
+  let pending: Pending | undefined;
+  const settle = async (p: Pending): Promise<void> => {
+    const t0 = performance.now();
+    let values: ArrayLike<number>;
     try {
-      const scores = await scorer(input);
-      try {
-        classes = scores.shape[1];
-        const out = tf.tidy(() => (softmax ? tf.softmax(scores) : scores.clone()));
-        try {
-          values = await out.data();
-        } finally {
-          out.dispose();
-        }
-      } finally {
-        scores.dispose();
-      }
+      values = await p.values;
     } finally {
-      input.dispose();
+      p.out.dispose();
     }
-    for (let i = 0; i < m; i++) {
-      const { curve, step } = slots[i];
+    modelMs += performance.now() - t0;
+    const classes = p.out.shape[1] as number;
+    for (let i = 0; i < p.slots.length; i++) {
+      const { curve, step } = p.slots[i];
       const cls = curves[curve].classIndex;
       if (!(Number.isInteger(cls) && cls >= 0 && cls < classes)) {
         throw new RangeError(`deletionInsertion: class ${cls} out of range (${classes} classes)`);
       }
       curves[curve].y[step] = values[i * classes + cls];
     }
-    scored += m;
-    done += m;
-    slots.length = 0;
+    done += p.slots.length;
     opts.onBatch?.(done, total);
   };
-
-  for (let ci = 0; ci < requests.length; ci++) {
-    const r = requests[ci];
-    let start: Float32Array, fill: Float32Array;
-    if (r.kind === "deletion") {
-      start = r.image;
-      fill = delBase;
-    } else if (r.kind === "insertion") {
-      let b = insBase ?? blurred.get(r.image);
-      if (b === undefined) {
-        b = startKind === "rise" ? riseBlur(r.image, h, w) : gaussianBlur(r.image, h, w, sigma);
-        blurred.set(r.image, b);
+  const flush = async (): Promise<void> => {
+    const m = slots.length;
+    if (m === 0) return;
+    const t0 = performance.now();
+    const input = tf.tensor4d(buffer.subarray(0, m * size), [m, h, w, c]);
+    let out: tf.Tensor;
+    try {
+      const scores = await scorer(input);
+      try {
+        out = tf.tidy(() => (softmax ? tf.softmax(scores) : scores.clone()));
+      } finally {
+        scores.dispose();
       }
-      start = b;
-      fill = r.image;
-    } else {
-      throw new RangeError(`deletionInsertion: unknown curve kind '${String(r.kind)}'`);
+    } finally {
+      input.dispose();
     }
-    const order = saliencyOrder(r.map);
-    const work = start.slice();
-    for (let step = 0; step < points; step++) {
-      let changed = step === 0;
-      if (step > 0) {
-        const end = Math.min(step * perStep, pixels);
-        for (let j = (step - 1) * perStep; j < end; j++) {
-          const p = order[j] * c;
-          for (let ch = 0; ch < c; ch++) {
-            if (!Object.is(work[p + ch], fill[p + ch])) changed = true;
-            work[p + ch] = fill[p + ch];
+    modelMs += performance.now() - t0;
+    const values = out.data();
+    values.catch(() => {}); // awaited in settle; no unhandled rejection meanwhile
+    const previous = pending;
+    pending = { out, values, slots };
+    scored += m;
+    slots = [];
+    buffer = buffer === buffers[0] ? buffers[1] : buffers[0];
+    if (previous) await settle(previous);
+  };
+
+  try {
+    for (let ci = 0; ci < requests.length; ci++) {
+      const r = requests[ci];
+      let start: Float32Array, fill: Float32Array;
+      if (r.kind === "deletion") {
+        start = r.image;
+        fill = delBase;
+      } else if (r.kind === "insertion") {
+        let b = insBase ?? blurred.get(r.image);
+        if (b === undefined) {
+          b = startKind === "rise" ? riseBlur(r.image, h, w) : gaussianBlur(r.image, h, w, sigma);
+          blurred.set(r.image, b);
+        }
+        start = b;
+        fill = r.image;
+      } else {
+        throw new RangeError(`deletionInsertion: unknown curve kind '${String(r.kind)}'`);
+      }
+      let order = orders.get(r.map);
+      if (order === undefined) orders.set(r.map, order = saliencyOrder(r.map));
+      const work = start.slice();
+      for (let step = 0; step < points; step++) {
+        let changed = step === 0;
+        if (step > 0) {
+          const end = Math.min(step * perStep, pixels);
+          for (let j = (step - 1) * perStep; j < end; j++) {
+            const p = order[j] * c;
+            for (let ch = 0; ch < c; ch++) {
+              if (!Object.is(work[p + ch], fill[p + ch])) changed = true;
+              work[p + ch] = fill[p + ch];
+            }
           }
         }
+        if (share) {
+          // The first step is `start`, the last is `fill` (every pixel replaced).
+          const same = step === 0 ? start : step === points - 1 ? fill : undefined;
+          const owner = same && owners.get(same)?.get(r.classIndex);
+          if (owner) {
+            aliases.push({ curve: ci, step, from: owner });
+            done++;
+            continue;
+          }
+          if (!changed) {
+            aliases.push({ curve: ci, step, from: { curve: ci, step: step - 1 } });
+            done++;
+            continue;
+          }
+          if (same) {
+            let byClass = owners.get(same);
+            if (!byClass) owners.set(same, byClass = new Map());
+            byClass.set(r.classIndex, { curve: ci, step });
+          }
+        }
+        buffer.set(work, slots.length * size);
+        slots.push({ curve: ci, step });
+        if (slots.length === batchSize) await flush();
       }
-      if (share) {
-        // The first step is `start`, the last is `fill` (every pixel replaced).
-        const same = step === 0 ? start : step === points - 1 ? fill : undefined;
-        const owner = same && owners.get(same)?.get(r.classIndex);
-        if (owner) {
-          aliases.push({ curve: ci, step, from: owner });
-          done++;
-          continue;
-        }
-        if (!changed) {
-          aliases.push({ curve: ci, step, from: { curve: ci, step: step - 1 } });
-          done++;
-          continue;
-        }
-        if (same) {
-          let byClass = owners.get(same);
-          if (!byClass) owners.set(same, byClass = new Map());
-          byClass.set(r.classIndex, { curve: ci, step });
-        }
-      }
-      buffer.set(work, slots.length * size);
-      slots.push({ curve: ci, step });
-      if (slots.length === batchSize) await flush();
     }
+    await flush();
+    const last = pending;
+    pending = undefined;
+    if (last) await settle(last);
+  } finally {
+    pending?.out.dispose();
   }
-  await flush();
   for (const a of aliases) curves[a.curve].y[a.step] = curves[a.from.curve].y[a.from.step];
   for (const cv of curves) cv.auc = trapezoidAuc(cv.x, cv.y);
-  opts.onStats?.({ images: total, scored });
+  opts.onStats?.({ images: total, scored, modelSeconds: modelMs / 1000 });
   return curves;
 }
 

@@ -249,6 +249,7 @@ export interface CurveWork extends CurveStats {
 export function addCurveWork(total: CurveWork, s: CurveStats, seconds: number): void {
   total.images += s.images;
   total.scored += s.scored;
+  total.modelSeconds += s.modelSeconds;
   total.seconds += seconds;
 }
 
@@ -356,7 +357,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
   const extrapolators = opts.extrapolators ?? ["none"];
   const energyMap = opts.energy ?? "minmax";
   const insertionStart = opts.insertionStart ?? "gaussian";
-  const work: CurveWork = { images: 0, scored: 0, seconds: 0 };
+  const work: CurveWork = { images: 0, scored: 0, modelSeconds: 0, seconds: 0 };
   if (opts.methods.length === 0 && opts.baseline === false) {
     throw new RangeError("evaluate: no methods and no baseline: nothing to evaluate");
   }
@@ -538,13 +539,18 @@ export function formatEvalTable(r: EvalResult, digits = 3): string {
 
 /**
  * One line about the deletion / insertion work: step images, how many were run through
- * the model (the rest shared), seconds and throughput.
+ * the model (the rest shared), seconds, throughput, and the model's share of the time.
  *
  * @param w the work of an evaluation ({@linkcode EvalResult.curveWork})
- * @returns e.g. `deletion/insertion: 3120 step images, 3082 scored in 14.2 s (217 images/s)`
+ * @returns e.g. `deletion/insertion: 3120 step images, 3082 scored in 14.2 s (217 images/s;
+ *   93 % of it in the model)`
  */
 export function formatCurveWork(w: CurveWork): string {
-  const rate = w.seconds > 0 ? ` (${(w.scored / w.seconds).toFixed(0)} images/s)` : "";
+  const rate = w.seconds > 0
+    ? ` (${(w.scored / w.seconds).toFixed(0)} images/s; ${
+      (100 * w.modelSeconds / w.seconds).toFixed(0)
+    } % of it in the model)`
+    : "";
   return `deletion/insertion: ${w.images} step images, ${w.scored} scored in ` +
     `${w.seconds.toFixed(1)} s${rate}`;
 }

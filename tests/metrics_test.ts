@@ -214,14 +214,17 @@ Deno.test("deletion/insertion: equal step images are scored once per class, same
     )
   );
   const opts = { height: n, width: n, steps: 4, output: "raw" as const };
-  const stats: { images: number; scored: number }[] = [];
+  const stats: { images: number; scored: number; modelSeconds: number }[] = [];
   const shared = await deletionInsertion(scorer, reqs, { ...opts, onStats: (x) => stats.push(x) });
   const sharedSeen = seen;
   seen = 0;
   const plain = await deletionInsertion(scorer, reqs, { ...opts, shareImages: false });
   assertEquals(shared.map((c) => Array.from(c.y)), plain.map((c) => Array.from(c.y)));
   assertEquals(seen, reqs.length * 5);
-  assertEquals(stats, [{ images: reqs.length * 5, scored: sharedSeen }]);
+  assertEquals(stats.map(({ images, scored }) => ({ images, scored })), [
+    { images: reqs.length * 5, scored: sharedSeen },
+  ]);
+  assert(stats[0].modelSeconds >= 0, "time in the model is reported");
   // Per (image, class): the image once (deletion start = insertion end), the blurred start
   // once; per class the fully deleted image once; the 3 middle steps of every curve.
   assertEquals(sharedSeen, 2 * 3 + 2 * 3 + 3 + reqs.length * 3);
@@ -290,6 +293,106 @@ Deno.test("deletion/insertion: order, steps, trapezoid and blur helpers", () => 
   const b = gaussianBlur(delta, 15, 15, 1); // radius 3 fits: mass is kept, peak spreads
   assertAlmostEquals(b.reduce((s, v) => s + v, 0), 1, 1e-5);
   assert(b[7 * 15 + 7] < 0.2 && b[7 * 15 + 8] > 0, "blurred");
+});
+
+Deno.test("deletion/insertion: saliencyOrder equals a comparison sort, ties and odd values too", () => {
+  // The protocol's definition: value descending (NaN as -Infinity, -0 equal to 0), then index.
+  const bySort = (map: ArrayLike<number>): number[] => {
+    const key = Array.from(map, (v) => (Number.isNaN(v) ? -Infinity : v));
+    return key.map((_, i) => i).sort((a, b) => (key[a] === key[b] ? a - b : key[b] - key[a]));
+  };
+  const odd = [0, -0, 1, -1, Infinity, -Infinity, NaN, 5e-324, -5e-324, 0.5, -0, 0.5];
+  assertEquals(Array.from(saliencyOrder(odd)), bySort(odd));
+  assertEquals(Array.from(saliencyOrder([])), []);
+  let seed = 1;
+  const rand = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let t = 0; t < 40; t++) {
+    const n = 1 + Math.floor(rand() * 2000);
+    const map = Float32Array.from({ length: n }, () => {
+      const u = rand();
+      return u < 0.3
+        ? 0
+        : u < 0.4
+        ? -0
+        : u < 0.45
+        ? NaN
+        : u < 0.6
+        ? Math.round(u * 8) / 8
+        : (rand() - 0.3) * 10 ** (rand() * 20 - 10);
+    });
+    const values = t % 2 ? map : Array.from(map, (v) => v * 1.0000001); // float64 values too
+    assertEquals(Array.from(saliencyOrder(values)), bySort(values));
+  }
+});
+
+Deno.test("deletion/insertion: an asynchronous scorer gives the same curves; a failing one frees its tensors", async () => {
+  const reqs = [
+    { kind: "deletion", image: ones, map: perfectMap, classIndex: 0 },
+    { kind: "insertion", image: ones, map: invertedMap, classIndex: 0 },
+  ] as const;
+  const opts = { ...curveOpts, batchSize: 3, shareImages: false };
+  const ref = await deletionInsertion(regionMean, reqs, opts);
+  const later: Scorer = async (x) => {
+    await new Promise((r) => setTimeout(r, 1));
+    return regionMean(x);
+  };
+  const got = await deletionInsertion(later, reqs, opts);
+  assertEquals(got.map((c) => Array.from(c.y)), ref.map((c) => Array.from(c.y)));
+  const before = tf.memory().numTensors;
+  let batches = 0;
+  const failing: Scorer = (x) => {
+    if (++batches === 3) throw new Error("model failed");
+    return regionMean(x);
+  };
+  let message = "";
+  try {
+    await deletionInsertion(failing, reqs, opts);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assertEquals(message, "model failed");
+  assertEquals(tf.memory().numTensors, before);
+});
+
+Deno.test("deletion/insertion: the blurs equal a plain clamped / zero-padded separable filter bit for bit", () => {
+  // Each output is Σ_i k[i] · src[neighbour i] in float64, i ascending, stored as float32.
+  const filter = (src: Float32Array, h: number, w: number, k: Float64Array, zero: boolean) => {
+    const pass = (a: Float32Array, alongX: boolean): Float32Array => {
+      const r = (k.length - 1) / 2, out = new Float32Array(a.length);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          for (let ch = 0; ch < 3; ch++) {
+            let s = 0;
+            for (let i = -r; i <= r; i++) {
+              let xx = alongX ? x + i : x, yy = alongX ? y : y + i;
+              const outside = xx < 0 || xx >= w || yy < 0 || yy >= h;
+              if (outside && zero) continue;
+              xx = Math.min(w - 1, Math.max(0, xx));
+              yy = Math.min(h - 1, Math.max(0, yy));
+              s += k[i + r] * a[(yy * w + xx) * 3 + ch];
+            }
+            out[(y * w + x) * 3 + ch] = s;
+          }
+        }
+      }
+      return out;
+    };
+    return pass(pass(src, true), false);
+  };
+  const gauss = (sigma: number): Float64Array => {
+    const r = Math.ceil(3 * sigma);
+    const k = Float64Array.from(
+      { length: 2 * r + 1 },
+      (_, i) => Math.exp(-((i - r) ** 2) / (2 * sigma * sigma)),
+    );
+    const sum = k.reduce((a, b) => a + b, 0);
+    return k.map((v) => v / sum);
+  };
+  for (const [h, w] of [[32, 24], [7, 5], [3, 40]]) {
+    const img = Float32Array.from({ length: h * w * 3 }, (_, i) => ((i * 7919) % 1013) / 97 - 5);
+    assertEquals(gaussianBlur(img, h, w, 2.5), filter(img, h, w, gauss(2.5), false));
+    assertEquals(riseBlur(img, h, w), filter(img, h, w, riseKernel1d(), true));
+  }
 });
 
 Deno.test("bootstrap: CI contains the mean, deterministic for a seed", () => {
