@@ -38,21 +38,25 @@ import {
   evaluateDataset,
   loadDataset,
   mergeResults,
+  openResults,
   parseClassMap,
   parseDifficultFlags,
+  readResults,
   type RegionMode,
   type Subset,
 } from "../datasets/mod.ts";
 import {
   type EnergyMap,
   type EvalResult,
+  evalRowSpecs,
   type EvalSample,
   evaluate,
   formatCurveWork,
   formatEvalTable,
   type InsertionStart,
+  pointingTolerance,
 } from "../metrics/mod.ts";
-import { parseShard } from "./_files.ts";
+import { parseShard, type Shard } from "./_files.ts";
 import { CLASS_NAMES, generateScene } from "../models/scenes.ts";
 import {
   boolFlag,
@@ -126,6 +130,13 @@ Options:
                        equal to another (same figures, slower; for benchmarks)
       --winograd W     3x3 convolutions by Winograd on wasm: off (default, exact), auto, all
       --json           print the result as JSON instead of a markdown table
+      --results FILE   append per-scene (--dataset: per-pair) results as they are computed
+                       (JSON Lines, named fields: see datasets/results.ts)
+      --shard K/N      only the K-th of N shares of the scenes (--dataset: of the images),
+                       0 <= K < N, round robin, for array jobs; needs --results
+      --merge FILE...  no evaluation: the table of the shards' --results files together,
+                       the same as one unsharded run (bootstrap over all samples; --seed,
+                       default the scenes' --seed, else 0)
   -q, --quiet          no progress bar or summary
   -h, --help           this help
 
@@ -144,16 +155,10 @@ Your own data (--dataset; then --n limits the (image, class) pairs, default all)
       --difficult-list FILE  TorchRay's precomputed difficult flags instead of the rule
       --regions R      auto (default: boxes for VOC as TorchRay, masks otherwise), masks,
                        or boxes: which pixels count as the object
-      --results FILE   append per-pair results (JSON Lines, named fields: see
-                       datasets/results.ts) as they are computed
       --resume         continue --results FILE: skip the pairs already in it
       --allow-outside-paths  read images and masks outside the dataset's folder and
                        weights shards outside the model's (absolute paths, ../); by
                        default such images are skipped with a message
-      --shard K/N      only the K-th of N shares of the images (0 <= K < N), for array
-                       jobs; give each its own --results file and merge them
-      --merge FILE...  no evaluation: the table of the shards' --results files together,
-                       the same as one unsharded run (bootstrap over all pairs; --seed)
 Each (image, class) pair is one sample: the class is explained and its mask is the union
 of the class's objects; pairs of classes the model does not know are counted and skipped.
 
@@ -169,6 +174,8 @@ Examples:
   gradual eval --model shapes-resnet --n 100 --json > eval.json
   gradual eval --dataset VOCdevkit/VOC2007 --model vgg16/model.json --labels imagenet.json \\
     --class-map voc_to_imagenet.json --preprocess caffe --results voc.jsonl --resume
+  gradual eval --n 500 --shard 0/2 --results s0.jsonl      # job 1 (scenes 0, 2, 4, ...)
+  gradual eval --n 500 --shard 1/2 --results s1.jsonl      # job 2
   gradual eval --dataset coco.json ... --shard 0/2 --results s0.jsonl   # job 1
   gradual eval --dataset coco.json ... --shard 1/2 --results s1.jsonl   # job 2
   gradual eval --merge s0.jsonl s1.jsonl
@@ -220,10 +227,8 @@ const DATASET_ONLY = [
   "subset",
   "difficult-list",
   "regions",
-  "results",
   "resume",
   "allow-outside-paths",
-  "shard",
 ] as const;
 
 /** What `--json` prints: the evaluation plus where its scenes came from. */
@@ -244,22 +249,25 @@ export interface EvalReport extends EvalResult {
  * @param seed block index (`--seed`)
  * @param size scene side in pixels (the model's input size)
  * @param preset the model's preprocessing
- * @returns a generator of samples for `evaluate`
+ * @param shard only the scenes `i` with `i mod count = index` (`--shard K/N`)
+ * @returns a generator of samples for `evaluate`, each with its index `i` in the run
  */
 export function* heldOutScenes(
   n: number,
   seed: number,
   size: number,
   preset: PreprocessPreset,
+  shard: Shard = { index: 0, count: 1 },
 ): Generator<EvalSample> {
   const first = EVAL_SEED_START + EVAL_SEEDS_PER_BLOCK * seed;
-  for (let i = 0; i < n; i++) {
+  for (let i = shard.index; i < n; i += shard.count) {
     const s = generateScene(first + i, { size });
     yield {
       image: preprocess({ width: size, height: size, data: s.image }, preset),
       mask: s.mask,
       box: s.box,
       label: s.label,
+      index: i,
     };
   }
 }
@@ -298,6 +306,12 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
   const curveN = numberFlag(flags, "curve-n", n, { min: 0, max: n, integer: true });
   const metric = metricFlags(flags);
+  const results = stringFlag(flags, "results");
+  const shardSpec = stringFlag(flags, "shard");
+  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
+  if (shard && results === undefined) {
+    throw new UsageError("--shard needs --results FILE (to merge the shards with --merge)");
+  }
   const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
   const [h, w, c] = m.session.inputSize;
   if (h !== w || c !== 3) {
@@ -314,31 +328,73 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   }
   const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
   const methodOptions = methodOptionsOf(requests);
+  const first = EVAL_SEED_START + EVAL_SEEDS_PER_BLOCK * seed;
+  const specs = evalRowSpecs({ methods, extrapolators, layers: methodLayersOf(requests) });
+  const rowNames = specs.map((r) => `${r.method}+${r.extrapolator}`);
+  // Per-scene records (the format of dataset runs), which `--merge` puts back together.
+  const file = results === undefined ? undefined : await asFileError(() =>
+    openResults(
+      results,
+      {
+        model: m.spec.display,
+        dataset: `held-out scenes ${first}..${first + n - 1}`,
+        format: "scenes",
+        input: [h, w, c],
+        preprocess: preset,
+        rows: rowNames,
+        layers: specs.map((r) => r.request?.layer ?? null),
+        methodOptions,
+        extrapolatorOptions: extrapolatorOptionsOf(requests),
+        steps,
+        tolerance: metric.tolerance ?? pointingTolerance(h, w),
+        curveSamples: curveN,
+        energy: metric.energy,
+        insertionStart: metric.insertionStart,
+        seed,
+        shard: `${shard?.index ?? 0}/${shard?.count ?? 1}`,
+      },
+      false,
+      (r) => r.image,
+    )
+  );
+  const scenes = shard ? Math.max(0, Math.ceil((n - shard.index) / shard.count)) : n;
 
   const progress = new Progress({ quiet });
-  progress.start(n);
+  progress.start(scenes);
   let ticked = 0;
-  const result = await evaluate({
-    model: m.session,
-    samples: heldOutScenes(n, seed, h, preset),
-    methods,
-    extrapolators,
-    methodOptions,
-    extrapolatorOptions: extrapolatorOptionsOf(requests),
-    layers: methodLayersOf(requests),
-    ...metric,
-    shareImages: !boolFlag(flags, "no-share"),
-    batchSize: batch,
-    steps,
-    curveSamples: curveN,
-    seed,
-    total: n,
-    onProgress: (p) => {
-      while (ticked < p.done) progress.tick(`scene ${++ticked}`);
-    },
-  });
+  let result: EvalResult;
+  try {
+    result = await evaluate({
+      model: m.session,
+      samples: heldOutScenes(n, seed, h, preset, shard),
+      methods,
+      extrapolators,
+      methodOptions,
+      extrapolatorOptions: extrapolatorOptionsOf(requests),
+      layers: methodLayersOf(requests),
+      ...metric,
+      shareImages: !boolFlag(flags, "no-share"),
+      batchSize: batch,
+      steps,
+      curveSamples: curveN,
+      seed,
+      total: scenes,
+      onProgress: (p) => {
+        while (ticked < p.done) progress.tick(`scene ${++ticked}`);
+      },
+      onGroup: (group) =>
+        file?.append(group.map((g) => ({
+          index: g.index,
+          image: `scene ${first + g.index}`,
+          category: CLASS_NAMES[g.label],
+          class: g.label,
+          scores: Object.fromEntries(g.rows.map((sc, r) => [rowNames[r], sc])),
+        }))),
+    });
+  } finally {
+    file?.close();
+  }
   progress.finish("scene");
-  const first = EVAL_SEED_START + EVAL_SEEDS_PER_BLOCK * seed;
   if (json) {
     const report: EvalReport = {
       model: m.spec.display,
@@ -397,7 +453,14 @@ async function mergeCommand(flags: FlagValues, files: string[]): Promise<number>
     throw new UsageError(`--merge takes results files (and --json, --seed), not --${stray}`);
   }
   if (files.length === 0) throw new UsageError("--merge needs the shards' results files");
-  const seed = numberFlag(flags, "seed", 0, { min: 0, max: 1e9, integer: true });
+  // Scene runs record their --seed (the bootstrap seed of one run); else --seed, default 0.
+  const given = stringFlag(flags, "seed") !== undefined;
+  const seedOf = async (): Promise<number> => {
+    if (given) return numberFlag(flags, "seed", 0, { min: 0, max: 1e9, integer: true });
+    const { settings } = await asFileError(() => readResults(files[0]));
+    return typeof settings.seed === "number" ? settings.seed : 0;
+  };
+  const seed = await seedOf();
   const merged = await asFileError(() => mergeResults(files, { seed }));
   const r = merged.result;
   const s = merged.settings;
@@ -405,9 +468,12 @@ async function mergeCommand(flags: FlagValues, files: string[]): Promise<number>
     console.log(JSON.stringify({ merged: files, settings: s, ...r }, null, 2));
     return 0;
   }
+  const what = s.format === "scenes"
+    ? `${r.n} ${s.dataset} (${merged.shards} shard${merged.shards === 1 ? "" : "s"} merged)`
+    : `${r.n} (image, class) pairs of ${s.dataset} (${s.format}, ${merged.shards} ` +
+      `shard${merged.shards === 1 ? "" : "s"} merged)`;
   console.log(
-    `${s.model}: ${r.n} (image, class) pairs of ${s.dataset} (${s.format}, ${merged.shards} ` +
-      `shard${merged.shards === 1 ? "" : "s"} merged), ${r.height}×${r.width}; pointing ` +
+    `${s.model}: ${what}, ${r.height}×${r.width}; pointing ` +
       `tolerance ${r.tolerance.toFixed(2)} px; deletion/insertion in ${r.steps} steps; ` +
       `${metricWords(r)}; mean [95% CI], ${r.resamples} bootstrap resamples, seed ${seed}.\n`,
   );

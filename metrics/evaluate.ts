@@ -59,6 +59,40 @@ export interface EvalSample {
   box: Box;
   /** The labelled class (what is explained). */
   label: number;
+  /**
+   * The sample's position in the whole run, when the stream is one shard of it: decides
+   * whether it is among the first `curveSamples`, and is reported to `onGroup`. Default: its
+   * position in the stream.
+   */
+  index?: number;
+}
+
+/** One sample's scores on one row (what `--results` files record per row). */
+export interface SampleRowScores {
+  /** Pointing game, tied maxima averaged. */
+  pointing: number;
+  /** Pointing game, first argmax. */
+  pointingFirst: number;
+  /** Energy-based pointing game. */
+  energy: number;
+  /** Deletion AUC (`null` past `curveSamples`). */
+  deletion: number | null;
+  /** Insertion AUC (`null` past `curveSamples`). */
+  insertion: number | null;
+  /** Milliseconds to make this sample's map (its share of the group's time). */
+  ms: number;
+  /** Layer the method worked on (absent for the centre baseline). */
+  layer?: string;
+}
+
+/** One sample's scores on every row, reported by `EvaluateOptions.onGroup`. */
+export interface SampleScores {
+  /** The sample's position in the run (`EvalSample.index`, else in the stream). */
+  index: number;
+  /** The explained class. */
+  label: number;
+  /** Scores per row, in the order of `EvalResult.rows`. */
+  rows: SampleRowScores[];
 }
 
 /** Progress of {@linkcode evaluate}. */
@@ -138,6 +172,11 @@ export interface EvaluateOptions extends ScoringOptions {
   total?: number;
   /** Called after every group of samples. */
   onProgress?: (p: EvalProgress) => void;
+  /**
+   * Called (and awaited) with every group's per-sample scores once the group is scored,
+   * e.g. to append them to a results file.
+   */
+  onGroup?: (scores: SampleScores[]) => void | Promise<void>;
 }
 
 /** One row of an evaluation table: method × extrapolator and the request that makes its maps. */
@@ -378,6 +417,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
   const centre = centreBaseline(h, w);
 
   let n = 0;
+  let withCurves = 0; // samples with deletion / insertion
   for await (const group of groups(opts.samples, sampleBatch)) {
     const m = group.length;
     const data = new Float32Array(m * size);
@@ -394,6 +434,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
     });
     const targets = group.map((s) => s.label);
     const accept = group.map((s) => dilateMask(s.mask, h, w, tolerance));
+    const index = group.map((s, i) => s.index ?? n + i);
+    const withCurve = index.map((k) => k < curveSamples);
+    const groupMs: number[] = [];
     // maps[row][sample]
     const maps: ArrayLike<number>[][] = [];
     const x = tf.tensor4d(data, [m, h, w, c]);
@@ -402,7 +445,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
         if (!row.request) {
           const tb = performance.now();
           const mp = group.map(() => centre);
-          row.ms += performance.now() - tb;
+          groupMs.push(performance.now() - tb);
+          row.ms += groupMs[groupMs.length - 1];
           maps.push(mp);
           continue;
         }
@@ -412,7 +456,8 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
           registry: opts.registry,
           normalize: energyMap === "raw" ? "none" : "minmax",
         });
-        row.ms += performance.now() - tb;
+        groupMs.push(performance.now() - tb);
+        row.ms += groupMs[groupMs.length - 1];
         row.layer ??= ex[0]?.layer;
         const mp: ArrayLike<number>[] = new Array(m);
         for (const e of ex) mp[e.image] = e.map;
@@ -422,6 +467,11 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
       x.dispose();
     }
     const curves: CurveRequest[] = [];
+    const perSample: SampleScores[] = group.map((s, i) => ({
+      index: index[i],
+      label: s.label,
+      rows: [],
+    }));
     rows.forEach((row, r) => {
       group.forEach((s, i) => {
         const map = maps[r][i];
@@ -429,12 +479,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
         row.pointing.push(sc.pointing);
         row.pointingFirst.push(sc.pointingFirst);
         row.energy.push(sc.energy);
-        if (n + i >= curveSamples) return;
+        perSample[i].rows.push({
+          ...sc,
+          deletion: null,
+          insertion: null,
+          ms: groupMs[r] / m,
+          ...(row.layer !== undefined ? { layer: row.layer } : {}),
+        });
+        if (!withCurve[i]) return;
         curves.push({ kind: "deletion", image: s.image, map, classIndex: s.label });
         curves.push({ kind: "insertion", image: s.image, map, classIndex: s.label });
       });
     });
-    const withCurves = Math.max(0, Math.min(m, curveSamples - n));
     const tc = performance.now();
     const done = await deletionInsertion(session, curves, {
       height: h,
@@ -448,12 +504,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
       onStats: (st) => addCurveWork(work, st, (performance.now() - tc) / 1000),
     });
     let k = 0;
-    for (const row of rows) {
-      for (let i = 0; i < withCurves; i++) {
-        row.deletion.push(done[k++].auc);
-        row.insertion.push(done[k++].auc);
-      }
-    }
+    rows.forEach((row, r) => {
+      group.forEach((_, i) => {
+        if (!withCurve[i]) return;
+        const del = done[k++].auc, ins = done[k++].auc;
+        row.deletion.push(del);
+        row.insertion.push(ins);
+        perSample[i].rows[r].deletion = del;
+        perSample[i].rows[r].insertion = ins;
+      });
+    });
+    withCurves += withCurve.filter(Boolean).length;
+    await opts.onGroup?.(perSample);
     n += m;
     opts.onProgress?.({ done: n, total: opts.total, elapsedMs: performance.now() - t0 });
   }
@@ -464,7 +526,7 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
     width: w,
     tolerance,
     steps,
-    curveSamples: Math.min(n, curveSamples),
+    curveSamples: withCurves,
     resamples,
     seed,
     energyMap,

@@ -1,7 +1,7 @@
 /**
  * `gradual eval` as people use it: `--layer` (and `--opt NAME.layer=`) for every method, the
  * metric options, named fields in `--results`, and `--shard K/N` + `--merge` giving the table
- * of one run.
+ * of one run, on a dataset and on generated scenes.
  */
 import * as tf from "@tensorflow/tfjs";
 import "../plugins/mod.ts";
@@ -249,5 +249,55 @@ Deno.test("eval --shard K/N + --merge: the same table as one run", async () => {
     await cliError([...BASE, "--dataset", DATASET, "--shard", "1/3"]),
     "gradual: --shard needs --results FILE (to merge the shards with --merge)",
   );
-  assertEquals(await cliError([...BASE, "--shard", "1/3"]), "gradual: --shard needs --dataset");
+  assertEquals(
+    await cliError([...BASE, "--shard", "1/3"]),
+    "gradual: --shard needs --results FILE (to merge the shards with --merge)",
+  );
+  assertEquals(await cliError([...BASE, "--resume"]), "gradual: --resume needs --dataset");
+});
+
+Deno.test("eval --shard K/N + --merge on generated scenes: the same table as one run", async () => {
+  // 7 scenes, curves on the first 5 only: shards hold 3, 2 and 2 scenes, and the curve
+  // limit follows the scene's place in the whole run, not in its shard.
+  const SCENES = [...BASE, "--n", "7", "--curve-n", "5", "--seed", "1"];
+  const one = await runCli([...SCENES, "--json"]);
+  assertEquals(one.code, 0);
+  const whole = JSON.parse(one.out);
+  assertEquals([whole.n, whole.curveSamples], [7, 5]);
+  const files = [0, 1, 2].map((k) => `${tmp}/scenes${k}.jsonl`);
+  const ns: number[][] = [];
+  for (const [k, f] of files.entries()) {
+    const r = await runCli([...SCENES, "--shard", `${k}/3`, "--results", f, "--json"]);
+    assertEquals(r.code, 0);
+    const j = JSON.parse(r.out);
+    ns.push([j.n, j.curveSamples]);
+  }
+  assertEquals(ns, [[3, 2], [2, 2], [2, 1]]); // scenes 0 3 6 | 1 4 | 2 5; curves below 5
+  const [header, ...recs] = (await Deno.readTextFile(files[0])).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assertEquals([header.settings.format, header.settings.shard], ["scenes", "0/3"]);
+  assertEquals(header.settings.rows, ["grad-cam+none", "centre-baseline+none"]);
+  assertEquals(recs.map((x) => x.index), [0, 3, 6]);
+  assertEquals(recs[1].image, "scene 4100003");
+  assert(recs[1].scores["grad-cam+none"].deletion >= 0, "scene 3 has curves");
+  assertEquals(recs[2].scores["grad-cam+none"].deletion, null); // scene 6 >= --curve-n 5
+  // Merged in any order, with the scenes' bootstrap seed from the files: one run's numbers.
+  const merged = await runCli(["--merge", files[1], files[2], files[0], "--json"]);
+  assertEquals(merged.code, 0);
+  const m = JSON.parse(merged.out);
+  assertEquals([m.n, m.curveSamples, m.seed], [7, 5, 1]);
+  assertEquals(numbers(m), numbers(whole));
+  const table = async (args: string[]): Promise<string[]> =>
+    (await runCli(args)).out.split("\n").filter((l) => l.startsWith("|")).map((l) =>
+      l.replace(/\| [0-9.]+ \|$/, "| t |")
+    );
+  assertEquals(await table(["--merge", ...files]), await table(SCENES));
+  // Shards made with other settings do not merge.
+  const other = `${tmp}/scenes-other.jsonl`;
+  await runCli([...SCENES, "--steps", "2", "--shard", "2/3", "--results", other]);
+  assertEquals(
+    await cliError(["--merge", files[0], files[1], other]),
+    `gradual: ${other}: made with different settings than ${files[0]} (steps)`,
+  );
 });
