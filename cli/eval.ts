@@ -7,9 +7,11 @@
  * intervals and the time per image, for every method × extrapolator and the centre
  * baseline. A markdown table on stdout, or JSON with `--json`.
  *
- * With `--dataset`, per-pair results can be written to a JSON Lines file (`--results`) as
- * they are computed and a run continued from it (`--resume`). Pairs whose image or mask
- * cannot be read are reported and counted; the run goes on and exits with status 1.
+ * Per-scene (with `--dataset`, per-pair) results can be written to a JSON Lines file
+ * (`--results`) as they are computed; `--shard K/N` evaluates every N-th scene (image) from
+ * the K-th, and `--merge` of the shards' files gives the table of one run. With `--dataset`
+ * a run can be continued from its file (`--resume`), and pairs whose image or mask cannot
+ * be read are reported and counted; the run goes on and exits with status 1.
  *
  * Held-out scenes: seeds `EVAL_SEED_START + 100 000 · S + i` for `i < n` (S = `--seed`),
  * i.e. from 4 000 000 upwards, disjoint from the training seeds (`0 .. train - 1`, 10 000 by
