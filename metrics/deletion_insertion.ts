@@ -538,9 +538,9 @@ export async function deletionInsertion(
     } finally {
       input.dispose();
     }
-    modelMs += performance.now() - t0;
-    const values = out.data();
+    const values = out.data(); // may run the model (a synchronous queue submit)
     values.catch(() => {}); // awaited in settle; no unhandled rejection meanwhile
+    modelMs += performance.now() - t0;
     const previous = pending;
     pending = { out, values, slots };
     scored += m;
