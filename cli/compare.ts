@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { encodePng } from "../core/image.ts";
+import { encodePng } from "../io/mod.ts";
 import { listFlag, numberFlag } from "./_args.ts";
 import { COMMON_HELP, registered, splitSpec } from "./_common.ts";
 import { FileError, UsageError } from "./_errors.ts";
