@@ -37,8 +37,11 @@
  * and a step that changes no value
  * (the pixels already equal what replaces them) reuses the previous step's score. The
  * figures are the same as without sharing, since a model scores each image of a batch
- * independently. Tensors are disposed after every batch; the rest is plain typed-array
- * code with no I/O (runs in browsers).
+ * independently. Each distinct map is sorted once for all its curves. A batch's scores are
+ * read after the next batch has been handed to the model, so that an asynchronous backend
+ * (webgpu) computes while the next batch is composed; at most two batches are alive.
+ * Tensors are disposed after every batch; the rest is plain typed-array code with no I/O
+ * (runs in browsers).
  *
  * @example
  * ```ts
