@@ -37,9 +37,9 @@
  * and a step that changes no value
  * (the pixels already equal what replaces them) reuses the previous step's score. The
  * figures are the same as without sharing, since a model scores each image of a batch
- * independently. Each distinct map is sorted once for all its curves. A batch's scores are
+ * independently. Each map array is sorted once for all the curves given it. A batch's scores are
  * read after the next batch has been handed to the model, so that an asynchronous backend
- * (webgpu) computes while the next batch is composed; at most two batches are alive.
+ * (webgpu) computes while the next batch is composed; at most two batches' scores are alive.
  * Tensors are disposed after every batch; the rest is plain typed-array code with no I/O
  * (runs in browsers).
  *
@@ -482,9 +482,8 @@ export async function deletionInsertion(
     auc: NaN,
   }));
   const total = requests.length * points;
-  // Two batch buffers: one is filled while the other's batch is in the model.
-  const buffers = [0, 1].map(() => new Float32Array(Math.min(batchSize, total) * size));
-  let buffer = buffers[0];
+  // The batch being composed; the model has copied it once its call returns.
+  const buffer = new Float32Array(Math.min(batchSize, total) * size);
   let slots: { curve: number; step: number }[] = [];
   let scored = 0; // images run through the model
   let done = 0; // step images scored or shared
@@ -548,7 +547,6 @@ export async function deletionInsertion(
     pending = { out, values, slots };
     scored += m;
     slots = [];
-    buffer = buffer === buffers[0] ? buffers[1] : buffers[0];
     if (previous) await settle(previous);
   };
 
