@@ -22,6 +22,7 @@ import { BUILTIN_MODELS } from "../models/builtin.ts";
 import { tf } from "../core/tf.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
+import { maxStep } from "./_maps.ts";
 import { gradual, ROOT } from "./_cli_run.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
@@ -59,19 +60,6 @@ async function exampleRegistry(): Promise<Registry> {
   await reg.load(`${ROOT}examples/custom_method.ts`);
   await reg.load(`${ROOT}examples/custom_extrapolator.ts`);
   return reg;
-}
-
-/** The largest difference between two horizontally or vertically adjacent pixels. */
-function maxStep(map: ArrayLike<number>, height: number, width: number): number {
-  let step = 0;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const v = map[y * width + x];
-      if (x + 1 < width) step = Math.max(step, Math.abs(map[y * width + x + 1] - v));
-      if (y + 1 < height) step = Math.max(step, Math.abs(map[(y + 1) * width + x] - v));
-    }
-  }
-  return step;
 }
 
 const mean = (v: number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
