@@ -54,11 +54,26 @@
  *   EB on a torchvision ResNet without `update_resnet` (the add is then a plain tensor op that
  *   its EB context does not patch). Mass is no longer conserved.
  *
- * @example
+ * @example c-EB with gradual extrapolation, and EB's raw map, on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "c-eb", extrapolator: "gradual" });
- * // const raw = await explain(model, x, { method: "eb", normalize: "none", resize: "none" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, { method: "c-eb", extrapolator: "gradual" });
+ * const [raw] = await explain(model, x, { method: "eb", normalize: "none", resize: "none" });
+ * x.dispose();
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
+ * // EB hands the class's unit of probability down to the layer: the raw map sums to 1.
+ * assert.deepEqual([raw.height, raw.width], [8, 8]); // block5_relu1's resolution
+ * assert.ok(Math.abs(raw.map.reduce((a, b) => a + b, 0) - 1) < 1e-4);
  * ```
  *
  * @module
