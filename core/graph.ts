@@ -247,8 +247,15 @@ function findScores(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, loadLayersModel, sessionOf } from "../mod.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
  * import { trunkNodes } from "./graph.ts";
- * // const trunk = trunkNodes(session.graph); // Set of node names
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const session = sessionOf(await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl));
+ * const trunk = trunkNodes(session.graph); // a plain chain: every layer is on the trunk
+ * assert.ok(trunk.has("block3_pool") && trunk.has("logits"));
  * ```
  */
 export function trunkNodes(graph: ModelGraph): Set<string> {

@@ -294,13 +294,25 @@ export interface ModelSessionOptions {
  * executor. Built from a tfjs LayersModel directly, or from the graph any front end
  * compiled (see `compileModel` in `core/frontends/mod.ts`).
  *
- * @example
+ * @example One forward pass, then the gradient at a layer
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, loadLayersModel } from "../mod.ts";
+ * import { tf } from "./tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
  * import { ModelSession } from "./session.ts";
- * // const session = new ModelSession(await loadLayersModel("model.json"));
- * // const pass = session.forward(x, { record: ["block5_conv3"], gradientsFrom: ["block5_conv3"] });
- * // const [g] = pass.backward(seed, { wrt: ["block5_conv3"] });
- * // pass.dispose();
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const session = new ModelSession(await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl));
+ * const x = tf.tensor4d(generateScene(3000003).image, [1, 128, 128, 3]); // a square (class 3)
+ * const pass = session.forward(x, { record: ["block5_relu1"], gradientsFrom: ["block5_relu1"] });
+ * const seed = tf.oneHot([3], 10).toFloat(); // d(score of class 3) / d(scores)
+ * const [g] = pass.backward(seed, { wrt: ["block5_relu1"] });
+ * assert.deepEqual(g.shape, [1, 8, 8, 96]);
+ * assert.deepEqual(g.shape, pass.activation("block5_relu1").shape);
+ * tf.dispose([g, seed, x]);
+ * pass.dispose();
  * ```
  */
 export class ModelSession implements Session {
