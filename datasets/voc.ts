@@ -67,7 +67,12 @@ export interface VocAnnotation {
  * const a = parseVocXml(`<annotation><object><name>dog</name><difficult>1</difficult>
  *   <bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax><ymax>20</ymax></bndbox>
  *   </object></annotation>`, "000001.xml");
- * assert.deepEqual(a.objects[0], { name: "dog", box: [0, 1, 10, 20], difficult: true, truncated: false });
+ * assert.deepEqual(a.objects[0], {
+ *   name: "dog",
+ *   box: [0, 1, 10, 20], // 1-based inclusive -> [x0, y0, x1, y1)
+ *   difficult: true,
+ *   truncated: false,
+ * });
  * ```
  *
  * @param text the XML
