@@ -7,6 +7,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { explain, initBackend, loadLayersModel, type Tensor4D } from "@gradual/saliency";
  * import { tf } from "@gradual/saliency/tf";
  *
@@ -14,8 +15,9 @@
  * const model = await loadLayersModel("models/shapes-vgg/model.json");
  * const x = tf.zeros([1, 128, 128, 3]) as Tensor4D; // a preprocessed image batch
  * const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
- * console.log(e.className, e.width, e.height, e.map.length);
  * x.dispose();
+ * assert.deepEqual([e.width, e.height, e.map.length], [128, 128, 128 * 128]); // input size
+ * assert.ok(e.classIndex >= 0 && e.classIndex < 10); // top-1 of the 10 shape classes
  * ```
  *
  * @module

@@ -265,8 +265,12 @@ export function* heldOutScenes(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import "../plugins/mod.ts"; // the built-in methods (cli/main.ts registers them for the CLI)
  * import { evalCommand } from "./eval.ts";
- * // const code = await evalCommand(["--model", "shapes-vgg", "--n", "50", "--json"]);
+ * // Two held-out scenes, Grad-CAM with and without gradual; prints the JSON result.
+ * const code = await evalCommand(["--model", "shapes-vgg", "--n", "2", "--steps", "4", "--json"]);
+ * assert.equal(code, 0);
  * ```
  *
  * @param argv the arguments after `eval`

@@ -130,9 +130,16 @@ export function portableInitializer(
  *
  * @example
  * ```ts
- * import { buildArchModel } from "./arch_model.ts";
- * // const arch = JSON.parse(await Deno.readTextFile("models/vgg16/arch.json"));
- * // const vgg16 = buildArchModel(arch);
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../mod.ts";
+ * import { type Arch, buildArchModel } from "./arch_model.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const file = "tests/fixtures/models/vgg_tiny/arch.json"; // tests/fixtures/models/vgg16 too
+ * const arch = JSON.parse(await Deno.readTextFile(file)) as Arch;
+ * const model = buildArchModel(arch);
+ * assert.deepEqual(model.inputs[0].shape, arch.input.shape);
+ * model.dispose();
  * ```
  */
 export function buildArchModel(arch: Arch): LayersModel {

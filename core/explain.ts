@@ -336,11 +336,19 @@ export async function explainMany(
  *
  * @example
  * ```ts
- * import { explain, loadLayersModel, tf } from "../mod.ts";
- * // const model = await loadLayersModel("models/shapes-vgg/model.json");
- * // const x = tf.randomUniform([1, 128, 128, 3]) as Tensor4D;
- * // const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
- * // e.map is a Float32Array of e.height * e.width values in [0, 1]
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel } from "../mod.ts";
+ * import { tf } from "./tf.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel("models/shapes-vgg/model.json");
+ * const x = tf.randomUniform([2, 128, 128, 3], 0, 1, "float32", 1) as tf.Tensor4D;
+ * const res = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
+ * x.dispose();
+ * assert.equal(res.length, 2); // one explanation per image (and per target)
+ * const [e] = res; // e.map: a Float32Array of e.height * e.width values in [0, 1]
+ * assert.equal(e.map.length, e.height * e.width);
+ * assert.ok(e.map.every((v) => v >= 0 && v <= 1));
  * ```
  */
 export async function explain(

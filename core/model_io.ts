@@ -209,8 +209,13 @@ async function readArtifacts(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../mod.ts";
  * import { loadLayersModel } from "./model_io.ts";
- * // const model = await loadLayersModel("models/shapes-vgg/model.json");
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel("models/shapes-vgg/model.json"); // the built-in model
+ * assert.deepEqual(model.outputs[0].shape, [null, 10]); // ten shape classes
  * ```
  */
 export async function loadLayersModel(

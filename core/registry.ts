@@ -102,8 +102,12 @@ export class Registry {
    *
    * @example
    * ```ts
-   * import { registry } from "../mod.ts";
-   * // await registry.load("./examples/custom_method.ts");
+   * import assert from "node:assert/strict";
+   * import { Registry } from "../mod.ts";
+   * const reg = new Registry();
+   * const [plugin] = await reg.load("./examples/custom_method.ts"); // relative to the working dir
+   * assert.equal(plugin.name, "abs-grad-cam");
+   * assert.equal(reg.method("abs-grad-cam"), plugin);
    * ```
    */
   async load(pathOrUrl: string | URL): Promise<Plugin[]> {

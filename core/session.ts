@@ -294,20 +294,30 @@ export interface ModelSessionOptions {
  * executor. Built from a tfjs LayersModel directly, or from the graph any front end
  * compiled (see `compileModel` in `core/frontends/mod.ts`).
  *
- * @example
+ * @example One forward pass, then the gradient at a layer
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, loadLayersModel } from "../mod.ts";
+ * import { tf } from "./tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
  * import { ModelSession } from "./session.ts";
- * // const session = new ModelSession(await loadLayersModel("model.json"));
- * // const pass = session.forward(x, { record: ["block5_conv3"], gradientsFrom: ["block5_conv3"] });
- * // const [g] = pass.backward(seed, { wrt: ["block5_conv3"] });
- * // pass.dispose();
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const session = new ModelSession(await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl));
+ * const x = tf.tensor4d(generateScene(3000003).image, [1, 128, 128, 3]); // a square (class 3)
+ * const pass = session.forward(x, { record: ["block5_relu1"], gradientsFrom: ["block5_relu1"] });
+ * const seed = tf.oneHot([3], 10).toFloat(); // d(score of class 3) / d(scores)
+ * const [g] = pass.backward(seed, { wrt: ["block5_relu1"] });
+ * assert.deepEqual(g.shape, [1, 8, 8, 96]);
+ * assert.deepEqual(g.shape, pass.activation("block5_relu1").shape);
+ * tf.dispose([g, seed, x]);
+ * pass.dispose();
  * ```
  */
 export class ModelSession implements Session {
   /** The executable graph and its facts. */
   readonly graph: ModelGraph;
-  readonly #index: Map<string, number>;
-  readonly #ancestors = new Map<string, Set<string>>();
   readonly #owned: Tensor[];
 
   /** Per-op backward rules are supported. */
@@ -321,7 +331,6 @@ export class ModelSession implements Session {
     const graph = isGraph(source) ? source : readGraph(source);
     this.graph = options.poolPadding === "pytorch" ? pytorchPoolPadding(graph) : graph;
     this.#owned = [...(options.owned ?? [])];
-    this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
   }
 
   /** Frees the tensors the front end created for the graph (not the model's weights). */
@@ -336,44 +345,19 @@ export class ModelSession implements Session {
     return [Number(s[1]), Number(s[2]), Number(s[3])];
   }
 
-  /** All layers the node `name` depends on (transitively), input included. */
+  /** All layers the node `name` depends on (transitively), input included: the graph's query. */
   ancestorsOf(name: string): Set<string> {
-    const hit = this.#ancestors.get(name);
-    if (hit) return hit;
-    const out = new Set<string>();
-    const i = this.#index.get(name);
-    if (i !== undefined) {
-      for (const src of this.graph.nodes[i].inputs) {
-        out.add(src);
-        for (const a of this.ancestorsOf(src)) out.add(a);
-      }
-    }
-    this.#ancestors.set(name, out);
-    return out;
+    return this.graph.ancestorsOf(name);
   }
 
-  /** Whether `a` lies upstream of `b`. */
+  /** Whether `a` lies upstream of `b`: the graph's query. */
   isAncestor(a: string, b: string): boolean {
-    return this.ancestorsOf(b).has(a);
+    return this.graph.isAncestor(a, b);
   }
 
   /** Nodes that lie on a path from any of `from` to the output (inclusive of `from`). */
   between(from: ReadonlySet<string>): Set<string> {
-    const out = new Set<string>();
-    if (from.has(this.graph.inputName)) out.add(this.graph.inputName);
-    for (const n of this.graph.nodes) {
-      if (from.has(n.name)) {
-        out.add(n.name);
-        continue;
-      }
-      for (const f of from) {
-        if (this.isAncestor(f, n.name)) {
-          out.add(n.name);
-          break;
-        }
-      }
-    }
-    return out;
+    return this.graph.between(from);
   }
 
   /**

@@ -47,9 +47,10 @@ export function classKey(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseClassMap } from "./classes.ts";
  * const m = parseClassMap({ dog: ["golden retriever", 207], tvmonitor: "television" }, "map.json");
- * console.log(m.tvmonitor); // ["television"]
+ * assert.deepEqual(m.tvmonitor, ["television"]);
  * ```
  *
  * @param json the parsed JSON
@@ -89,9 +90,11 @@ export function parseClassMap(json: unknown, file: string): ClassMapFile {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildClassMapping } from "./classes.ts";
  * const m = buildClassMapping({ labels: ["cat", "Dining Table"], numClasses: 2 });
- * console.log(m.candidates("diningtable"), m.candidates("dog")); // [1] undefined
+ * assert.deepEqual(m.candidates("diningtable"), [1]); // names match loosely
+ * assert.equal(m.candidates("dog"), undefined); // not a class of the model
  * ```
  *
  * @param opts the model's labels (if any) and class count, and the mapping file

@@ -28,13 +28,14 @@ const show = (v: unknown): string => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCoco } from "./coco.ts";
  * const ds = parseCoco({
  *   images: [{ id: 1, file_name: "a.jpg", width: 4, height: 2 }],
  *   annotations: [{ id: 7, image_id: 1, category_id: 3, bbox: [0, 0, 2, 2], segmentation: [] }],
  *   categories: [{ id: 3, name: "cat" }],
  * }, "instances.json", "images");
- * console.log(ds.images[0].objects[0].box); // [0, 0, 2, 2]
+ * assert.deepEqual(ds.images[0].objects[0].box, [0, 0, 2, 2]); // COCO x, y, w, h -> x0, y0, x1, y1
  * ```
  *
  * @param json the parsed JSON

@@ -350,18 +350,38 @@ export function aggregateRecords(
  * Evaluates methods × extrapolators (and the centre baseline) on a dataset's (image,
  * class) pairs.
  *
- * @example
+ * @example Streaming into a results file, then resuming it
  * ```ts
- * import "../plugins/mod.ts";
+ * import assert from "node:assert/strict";
  * import { buildClassMapping, evaluateDataset, loadDataset } from "./mod.ts";
- * import { formatEvalTable } from "../metrics/mod.ts";
- * import { loadLayersModel } from "../core/model_io.ts";
- * // const model = await loadLayersModel("vgg16/model.json");
- * // const dataset = loadDataset("VOCdevkit/VOC2007", { split: "test" });
- * // const mapping = buildClassMapping({ labels, numClasses: 1000, map });
- * // const r = await evaluateDataset({ model, dataset, mapping, preprocess: "caffe",
- * //   methods: ["grad-cam"], extrapolators: ["none", "gradual"], results: "voc.jsonl" });
- * // console.log(formatEvalTable(r), r.summary);
+ * import { initBackend, loadLabels, loadLayersModel } from "../mod.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ * import { sceneToPng } from "../models/make_samples.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const scene = generateScene(3000003);
+ * await Deno.writeFile(`${dir}/square.png`, await sceneToPng(scene));
+ * await Deno.writeTextFile(
+ *   `${dir}/labels.csv`,
+ *   `image,class,x0,y0,x1,y1\nsquare.png,${scene.className},${scene.box.join(",")}\n`,
+ * );
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel("models/shapes-vgg/model.json");
+ * const labels = await loadLabels("models/shapes-vgg/labels.json");
+ * const opts = {
+ *   model,
+ *   dataset: loadDataset(`${dir}/labels.csv`),
+ *   mapping: buildClassMapping({ labels, numClasses: labels.length }),
+ *   preprocess: "unit" as const,
+ *   methods: ["grad-cam"],
+ *   steps: 4,
+ *   results: `${dir}/results.jsonl`,
+ * };
+ * assert.equal((await evaluateDataset(opts)).summary.evaluated, 1);
+ * const again = await evaluateDataset({ ...opts, resume: true }); // nothing left to do
+ * assert.deepEqual([again.summary.evaluated, again.summary.resumed], [0, 1]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @param opts model, dataset, mapping, methods and settings

@@ -149,10 +149,16 @@ function detect(path: string): { format: DatasetFormat; json?: unknown } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadDataset } from "./load.ts";
- * // const ds = loadDataset("VOCdevkit/VOC2007", { split: "test" });
- * // const coco = loadDataset("coco/annotations/instances_val2014.json");
- * // const mine = loadDataset("labels.csv");
+ * // The format comes from the path: a COCO instances .json, a manifest .json / .csv, or a
+ * // Pascal VOC folder (loadDataset("VOCdevkit/VOC2007", { split: "test" })).
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/labels.csv`, "image,class,x0,y0,x1,y1\na.png,dog,0,0,4,4\n");
+ * const mine = loadDataset(`${dir}/labels.csv`);
+ * assert.equal(mine.format, "manifest");
+ * assert.deepEqual(mine.images.map((i) => i.objects[0].category), ["dog"]);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @param path COCO instances JSON, manifest (.json list / .csv) or VOC folder

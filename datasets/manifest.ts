@@ -160,9 +160,10 @@ export function parseCsv(text: string): { line: number; fields: string[] }[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseManifestCsv } from "./manifest.ts";
  * const e = parseManifestCsv("image,class,x0,y0,x1,y1\na.png,dog,0,0,4,4\n", "m.csv");
- * console.log(e[0].box); // [0, 0, 4, 4]
+ * assert.deepEqual(e[0].box, [0, 0, 4, 4]);
  * ```
  *
  * @param text the CSV

@@ -99,9 +99,10 @@ export function parseDifficultFlags(text: string, file: string): Map<string, boo
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { isDifficultPair } from "./pairs.ts";
- * console.log(isDifficultPair([[0, 0, 10, 10]], 1, 100, 100)); // true: 1 % of the image
- * console.log(isDifficultPair([[0, 0, 10, 10]], 0, 100, 100)); // false: no other class
+ * assert.equal(isDifficultPair([[0, 0, 10, 10]], 1, 100, 100), true); // 1 % of the image
+ * assert.equal(isDifficultPair([[0, 0, 10, 10]], 0, 100, 100), false); // no other class
  * ```
  *
  * @param boxes the class's boxes in image pixels
@@ -136,13 +137,15 @@ const stem = (file: string): string => {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { buildClassMapping } from "./classes.ts";
  * import { datasetPairs } from "./pairs.ts";
  * import { manifestDataset, parseManifestCsv } from "./manifest.ts";
  * const ds = manifestDataset(parseManifestCsv(
  *   "image,class,x0,y0,x1,y1\na.png,cat,0,0,2,2\na.png,zebra,2,2,4,4\n", "m.csv"), "m.csv");
  * const p = datasetPairs(ds, buildClassMapping({ labels: ["cat"], numClasses: 1 }));
- * console.log(p.pairs.length, p.unknown); // 1 { zebra: 1 }
+ * assert.equal(p.pairs.length, 1); // (a.png, cat)
+ * assert.deepEqual(p.unknown, { zebra: 1 }); // not a class of the model, counted
  * ```
  *
  * @param ds the dataset

@@ -124,9 +124,11 @@ export function fillBox(out: Uint8Array, b: FloatBox, s: Scale): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fillPolygons, scaleOf } from "./raster.ts";
  * const s = scaleOf(4, 4, 4, 4), m = new Uint8Array(16);
  * fillPolygons(m, [[1, 1, 3, 1, 3, 3, 1, 3]], s); // the 2 × 2 square x, y in 1..2
+ * assert.deepEqual(Array.from(m), [0, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0]);
  * ```
  *
  * @param out the mask to add to (`height · width`)
@@ -262,8 +264,9 @@ export function unionBox<T extends FloatBox>(boxes: readonly T[]): FloatBox {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unionArea } from "./raster.ts";
- * console.log(unionArea([[0, 0, 2, 2], [1, 1, 3, 3]])); // 7
+ * assert.equal(unionArea([[0, 0, 2, 2], [1, 1, 3, 3]]), 7); // 4 + 4 - the shared 1
  * ```
  *
  * @param boxes the boxes

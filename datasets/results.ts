@@ -157,9 +157,17 @@ export async function readResults(file: string): Promise<ResultsContent> {
  *
  * @example
  * ```ts
- * import { openResults } from "./results.ts";
- * // const r = await openResults("voc-gradcam.jsonl", { model: "vgg16" }, true);
- * // console.log(r.done.size, "pairs done");
+ * import assert from "node:assert/strict";
+ * import { openResults, type PairRecord } from "./results.ts";
+ * const file = `${await Deno.makeTempDir()}/run.jsonl`;
+ * const keyOf = (r: PairRecord): string => `${r.image} ${r.category}`;
+ * const out = await openResults(file, { model: "shapes-vgg" }, false, keyOf); // a new file
+ * await out.append([{ index: 0, image: "a.png", category: "dog", class: 3, scores: {} }]);
+ * out.close();
+ * const r = await openResults(file, { model: "shapes-vgg" }, true, keyOf); // resume it
+ * assert.deepEqual([...r.done.keys()], ["a.png dog"]); // one pair done
+ * r.close();
+ * await Deno.remove(file);
  * ```
  *
  * @param file path

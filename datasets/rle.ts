@@ -16,8 +16,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeRleString, parseRleString } from "./rle.ts";
- * console.log(parseRleString(encodeRleString([3, 4, 100, 2]))); // [3, 4, 100, 2]
+ * assert.deepEqual(parseRleString(encodeRleString([3, 4, 100, 2])), [3, 4, 100, 2]);
  * ```
  *
  * @param s the `counts` string
@@ -75,9 +76,10 @@ export function encodeRleString(counts: readonly number[]): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeRle } from "./rle.ts";
  * // 2 × 3 image, column-major runs: 1 zero, 2 ones, 3 zeros -> pixels (x0,y1), (x1,y0)
- * console.log(decodeRle([1, 2, 3], 2, 3)); // Uint8Array [0, 1, 0, 1, 0, 0]
+ * assert.deepEqual(Array.from(decodeRle([1, 2, 3], 2, 3)), [0, 1, 0, 1, 0, 0]);
  * ```
  *
  * @param counts run lengths (list) or the compressed string

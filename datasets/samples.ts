@@ -179,9 +179,29 @@ function toChannels(rgb: Float32Array, c: number): Float32Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { buildClassMapping, datasetPairs, loadDataset } from "./mod.ts";
  * import { loadPairSamples } from "./samples.ts";
- * // const { samples } = await loadPairSamples(image, pairs, {
- * //   inputSize: [224, 224, 3], preprocess: "imagenet", format: "voc" });
+ * import { generateScene } from "../models/scenes.ts";
+ * import { sceneToPng } from "../models/make_samples.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const scene = generateScene(3000003); // 128 x 128
+ * await Deno.writeFile(`${dir}/square.png`, await sceneToPng(scene));
+ * const row = `square.png,square,${scene.box.join(",")}`;
+ * await Deno.writeTextFile(`${dir}/labels.csv`, `image,class,x0,y0,x1,y1\n${row}\n`);
+ * const ds = loadDataset(`${dir}/labels.csv`);
+ * const labels = ["disk", "ring", "triangle", "square"]; // the first classes of the model
+ * const { pairs } = datasetPairs(ds, buildClassMapping({ labels, numClasses: 10 }));
+ * const { samples } = await loadPairSamples(ds.images[0], pairs, {
+ *   inputSize: [128, 128, 3], // the model's (the image and its regions are scaled to it)
+ *   preprocess: "unit",
+ *   format: ds.format,
+ * });
+ * assert.equal(samples[0].sample.label, 3);
+ * assert.deepEqual(samples[0].sample.box, scene.box);
+ * assert.equal(samples[0].sample.image.length, 128 * 128 * 3);
+ * await Deno.remove(dir, { recursive: true });
  * ```
  *
  * @param image the image

@@ -62,11 +62,17 @@ export interface VocAnnotation {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseVocXml } from "./voc.ts";
  * const a = parseVocXml(`<annotation><object><name>dog</name><difficult>1</difficult>
  *   <bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax><ymax>20</ymax></bndbox>
  *   </object></annotation>`, "000001.xml");
- * console.log(a.objects[0]); // { name: "dog", box: [0, 1, 10, 20], difficult: true, truncated: false }
+ * assert.deepEqual(a.objects[0], {
+ *   name: "dog",
+ *   box: [0, 1, 10, 20], // 1-based inclusive -> [x0, y0, x1, y1)
+ *   difficult: true,
+ *   truncated: false,
+ * });
  * ```
  *
  * @param text the XML
@@ -185,9 +191,23 @@ export function vocImageIds(root: string, split?: string): { ids: string[]; list
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadVoc } from "./voc.ts";
- * // const ds = loadVoc("VOCdevkit/VOC2007", "test");
- * // console.log(ds.images.length); // 4952
+ * // A VOC folder with one annotated image in the "test" image set.
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/Annotations`);
+ * await Deno.mkdir(`${root}/ImageSets/Main`, { recursive: true });
+ * await Deno.writeTextFile(`${root}/ImageSets/Main/test.txt`, "000001\n");
+ * await Deno.writeTextFile(
+ *   `${root}/Annotations/000001.xml`,
+ *   `<annotation><filename>000001.jpg</filename><size><width>20</width><height>30</height>
+ *   </size><object><name>dog</name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>10</xmax>
+ *   <ymax>20</ymax></bndbox></object></annotation>`,
+ * );
+ * const ds = loadVoc(root, "test");
+ * assert.equal(ds.images.length, 1); // VOC2007's test set: 4952
+ * assert.deepEqual(ds.images[0].objects[0].box, [0, 1, 10, 20]);
+ * await Deno.remove(root, { recursive: true });
  * ```
  *
  * @param root the VOC folder (holding `Annotations/` and `JPEGImages/`)

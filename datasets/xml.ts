@@ -59,9 +59,10 @@ function decodeEntities(s: string, line: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { childText, parseXml } from "./xml.ts";
  * const root = parseXml("<annotation><object><name>dog</name></object></annotation>");
- * console.log(childText(root.children[0], "name")); // "dog"
+ * assert.equal(childText(root.children[0], "name"), "dog");
  * ```
  *
  * @param text the document

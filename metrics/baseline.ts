@@ -19,9 +19,10 @@ export const CENTRE_SIGMA_FRACTION = 0.25;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { centreBaseline } from "./baseline.ts";
  * const map = centreBaseline(5, 5);
- * console.log(map[12]); // 1 (the centre pixel)
+ * assert.equal(map[12], 1); // the centre pixel
  * ```
  *
  * @param height map height in pixels

@@ -32,9 +32,10 @@ export interface BootstrapOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seededRandom } from "./bootstrap.ts";
  * const a = seededRandom(7), b = seededRandom(7);
- * console.log(a() === b()); // true
+ * assert.equal(a(), b()); // the same seed, the same sequence
  * ```
  *
  * @param seed any number (only its 32-bit integer part is used)
@@ -69,9 +70,11 @@ function quantileSorted(sorted: Float64Array, q: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bootstrapMean } from "./bootstrap.ts";
  * const r = bootstrapMean([0, 1, 1, 0, 1, 1, 1, 0], { seed: 1 });
- * console.log(r.mean, r.lo <= r.mean && r.mean <= r.hi); // 0.625 true
+ * assert.equal(r.mean, 0.625);
+ * assert.ok(r.lo <= r.mean && r.mean <= r.hi);
  * ```
  *
  * @param values per-sample measurements

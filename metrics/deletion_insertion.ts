@@ -45,7 +45,8 @@
  *
  * @example
  * ```ts
- * import { tf } from "../core/tensor.ts";
+ * import assert from "node:assert/strict";
+ * import { tf } from "../core/tf.ts";
  * import { deletionInsertion } from "./deletion_insertion.ts";
  * // A toy "model": the score of class 0 is the mean of the first pixel's channels.
  * const scorer = (x: tf.Tensor4D) =>
@@ -59,7 +60,8 @@
  *   steps: 4,
  *   output: "raw",
  * });
- * console.log(Array.from(del.y), del.auc); // [1, 0, 0, 0, 0] 0.125
+ * assert.deepEqual(Array.from(del.y), [1, 0, 0, 0, 0]); // the score drops at the first step
+ * assert.equal(del.auc, 0.125);
  * ```
  *
  * @module
@@ -181,8 +183,9 @@ export function defaultBlurSigma(height: number, width: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { trapezoidAuc } from "./deletion_insertion.ts";
- * console.log(trapezoidAuc([0, 0.5, 1], [1, 0, 0])); // 0.25
+ * assert.equal(trapezoidAuc([0, 0.5, 1], [1, 0, 0]), 0.25);
  * ```
  *
  * @param x abscissae, ascending
@@ -286,9 +289,10 @@ function gaussianKernel(sigma: number): Float64Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gaussianBlur } from "./deletion_insertion.ts";
  * const flat = new Float32Array(4 * 4 * 3).fill(0.5);
- * console.log(gaussianBlur(flat, 4, 4, 2)[0]); // 0.5: constants stay constant
+ * assert.ok(Math.abs(gaussianBlur(flat, 4, 4, 2)[0] - 0.5) < 1e-6); // constants stay constant
  * ```
  *
  * @param image row-major HWC values

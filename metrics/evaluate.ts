@@ -366,13 +366,25 @@ async function* groups<T>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluate } from "./evaluate.ts";
- * import { loadLayersModel } from "../core/model_io.ts";
- * import "../plugins/mod.ts";
- * // const model = await loadLayersModel("models/shapes-vgg/model.json");
- * // const r = await evaluate({ model, samples, methods: ["grad-cam"],
- * //   extrapolators: ["none", "gradual"] });
- * // for (const row of r.rows) console.log(row.method, row.extrapolator, row.pointing.mean);
+ * import { initBackend, loadLayersModel } from "../mod.ts"; // registers the built-in methods
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel("models/shapes-vgg/model.json");
+ * const samples = [3000002, 3000003].map((seed) => generateScene(seed)); // image, mask, box, label
+ * const r = await evaluate({
+ *   model,
+ *   samples,
+ *   methods: ["grad-cam"],
+ *   extrapolators: ["none", "gradual"],
+ *   steps: 8,
+ * });
+ * for (const row of r.rows) console.log(row.method, row.extrapolator, row.pointing.mean);
+ * assert.equal(r.n, 2);
+ * assert.equal(r.rows.length, 3); // grad-cam, grad-cam + gradual and the centre baseline
+ * assert.equal(r.rows[1].pointing.mean, 1); // gradual Grad-CAM hits both objects
  * ```
  *
  * @param opts model, samples, methods, extrapolators and settings
@@ -553,8 +565,17 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvalResult> {
  *
  * @example
  * ```ts
- * import { formatEvalTable } from "./evaluate.ts";
- * // console.log(formatEvalTable(await evaluate({ ... })));
+ * import assert from "node:assert/strict";
+ * import { evaluate, formatEvalTable } from "./evaluate.ts";
+ * import { initBackend, loadLayersModel } from "../mod.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel("models/shapes-vgg/model.json");
+ * const samples = [generateScene(3000003)];
+ * const table = formatEvalTable(await evaluate({ model, samples, methods: ["grad-cam"], steps: 4 }));
+ * console.log(table); // | method | extrapolator | layer | pointing ↑ | ... | ms/image |
+ * assert.equal(table.split("\n").length, 2 + 2); // header, separator, grad-cam, centre baseline
  * ```
  *
  * @param r the result of {@linkcode evaluate}

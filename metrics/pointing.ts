@@ -14,14 +14,15 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { energyPointing, pointingGame } from "./pointing.ts";
  * const h = 4, w = 4;
  * const mask = new Uint8Array(16);
  * mask[5] = 1; // pixel (x 1, y 1)
  * const map = new Float32Array(16);
  * map[5] = 1;
- * console.log(pointingGame(map, mask, h, w, { tolerance: 0.5 })); // 1
- * console.log(energyPointing(map, [1, 1, 2, 2], h, w)); // 1
+ * assert.equal(pointingGame(map, mask, h, w, { tolerance: 0.5 }), 1);
+ * assert.equal(energyPointing(map, [1, 1, 2, 2], h, w), 1);
  * ```
  *
  * @module
@@ -66,9 +67,10 @@ export const POINTING_TOLERANCE_224 = 15;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pointingTolerance } from "./pointing.ts";
- * console.log(pointingTolerance(224, 224)); // 15
- * console.log(pointingTolerance(128, 128)); // 8.571...
+ * assert.equal(pointingTolerance(224, 224), 15);
+ * assert.equal(pointingTolerance(128, 128), 15 * 128 / 224); // 8.571...
  * ```
  *
  * @param height map height in pixels
@@ -195,11 +197,12 @@ export function pointingScore(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pointingGame } from "./pointing.ts";
  * const mask = new Uint8Array([0, 0, 0, 1]); // 2 × 2, object at bottom right
  * const flat = new Float32Array(4).fill(1); // a plateau: every pixel is a maximum
- * console.log(pointingGame(flat, mask, 2, 2, { tolerance: 0.5 })); // 0.25
- * console.log(pointingGame(flat, mask, 2, 2, { tolerance: 0.5, ties: "first" })); // 0
+ * assert.equal(pointingGame(flat, mask, 2, 2, { tolerance: 0.5 }), 0.25);
+ * assert.equal(pointingGame(flat, mask, 2, 2, { tolerance: 0.5, ties: "first" }), 0);
  * ```
  *
  * @param map row-major `height * width` saliency values (any scale; only the argmax matters)
@@ -230,9 +233,10 @@ export function pointingGame(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { energyPointing } from "./pointing.ts";
  * const map = new Float32Array([1, 1, 1, 1]); // 2 × 2, constant
- * console.log(energyPointing(map, [0, 0, 1, 2], 2, 2)); // 0.5: the box's area fraction
+ * assert.equal(energyPointing(map, [0, 0, 1, 2], 2, 2), 0.5); // the box's area fraction
  * ```
  *
  * @param map row-major `height * width` saliency values

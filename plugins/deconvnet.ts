@@ -10,10 +10,23 @@
  * Options: `reduce` (default `max-abs`, TorchRay's max over channels of |pseudo-gradient|;
  * see {@linkcode ChannelReduction}).
  *
- * @example
+ * @example Deconvnet on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "deconvnet" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, { method: "deconvnet" });
+ * x.dispose();
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
+ * assert.deepEqual([e.height, e.width], [128, 128]); // at the input resolution
  * ```
  *
  * @module

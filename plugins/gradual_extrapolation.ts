@@ -19,10 +19,24 @@
  * result never depends on the rest of the batch) or `"batch"` (one set of statistics over
  * the whole batch, exactly as the paper's code).
  *
- * @example
+ * @example Gradual Grad-CAM on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual" });
+ * x.dispose();
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
+ * assert.equal(e.extrapolator, "gradual");
+ * assert.deepEqual([e.height, e.width], [128, 128]); // Grad-CAM alone: 8 x 8, resized
  * ```
  *
  * @module

@@ -36,10 +36,23 @@
  *
  * Statistics are always per image: a result never depends on the rest of the batch.
  *
- * @example
+ * @example Gradual+ Grad-CAM on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual+" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, { method: "grad-cam", extrapolator: "gradual+" });
+ * x.dispose();
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
+ * assert.equal(e.map.filter((v) => v === 1).length, 1); // one maximum, no plateau
  * ```
  *
  * @module
@@ -147,9 +160,21 @@ export const trunkNodes: (graph: ModelGraph) => Set<string> = graphTrunk;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, loadLayersModel, sessionOf } from "../mod.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
  * import { stageFactors } from "./gradual_plus.ts";
- * // stageFactors(session.graph).map((s) => s.layer)
- * // shapes-vgg: block1_relu1, block2_relu1, ..., block5_relu1, block5_pool
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * assert.deepEqual(stageFactors(sessionOf(model).graph).map((s) => s.layer), [
+ *   "block1_relu1", // 128 x 128
+ *   "block2_relu1",
+ *   "block3_relu1",
+ *   "block4_relu1",
+ *   "block5_relu1", // 8 x 8
+ *   "block5_pool", // 4 x 4
+ * ]);
  * ```
  *
  * @param graph the model graph
@@ -207,9 +232,14 @@ export function gradualPlusConfig(options: PluginOptions): GradualPlusConfig {
  *
  * @example
  * ```ts
- * import { tf } from "../core/tensor.ts";
+ * import assert from "node:assert/strict";
+ * import { tf } from "../core/tf.ts";
  * import { softsignMinMax } from "./gradual_plus.ts";
- * const m = softsignMinMax(tf.tensor3d([[[0, 1], [2, 40]]])); // max 1 only at 40
+ * const m = softsignMinMax(tf.tensor3d([[[0, 1], [2, 40]]]));
+ * const v = Array.from(m.dataSync());
+ * assert.equal(v[0], 0);
+ * assert.equal(v[3], 1); // the maximum 1 only at 40
+ * assert.ok(v[1] > 0 && v[1] < v[2] && v[2] < 1); // order kept, no plateau
  * ```
  *
  * @param h the maps
@@ -238,10 +268,13 @@ function unitRange(h: Tensor3D): Tensor3D {
  *
  * @example
  * ```ts
- * import { tf } from "../core/tensor.ts";
+ * import assert from "node:assert/strict";
+ * import { tf } from "../core/tf.ts";
  * import { GRADUAL_PLUS_DEFAULTS, refineWithStages } from "./gradual_plus.ts";
  * const act = tf.ones([1, 4, 4, 2]) as tf.Tensor4D;
  * const out = refineWithStages(tf.ones([1, 2, 2]), [act], [8, 8], GRADUAL_PLUS_DEFAULTS);
+ * assert.deepEqual(out.shape, [1, 8, 8]);
+ * assert.ok(out.dataSync().every((v) => v === 0)); // a constant map stays constant: all 0
  * ```
  *
  * @param maps the method's maps `[N, h, w]`
@@ -283,8 +316,20 @@ export function refineWithStages(
  *
  * @example
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "c-eb", extrapolator: "gradual+" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, { method: "c-eb", extrapolator: "gradual+" });
+ * x.dispose();
+ * assert.equal(e.extrapolator, "gradual+");
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on the square
  * ```
  */
 export const gradualPlus: Extrapolator = {

@@ -23,10 +23,31 @@
  * tfjs tensor broadcastable to the input; default 0 everywhere), `steps`, `riemann`,
  * `batchSize` (default 32), `reduce` (default `sum`; see {@linkcode ChannelReduction}).
  *
- * @example
+ * @example Completeness on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, { method: "integrated-gradients", normalize: "none" });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, {
+ *   method: "integrated-gradients",
+ *   normalize: "none",
+ *   methodOptions: { steps: 16 },
+ * });
+ * const black = tf.zeros([1, 128, 128, 3]);
+ * const f0 = (model.predict(black) as tf.Tensor2D).arraySync()[0][scene.label];
+ * tf.dispose([x, black]);
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
+ * // The attributions sum to f(x) - f(black image), up to the integral's error (1 % here).
+ * const sum = e.map.reduce((a, b) => a + b, 0);
+ * assert.ok(Math.abs(sum - (e.score - f0)) < 0.02 * Math.abs(e.score - f0));
  * ```
  *
  * @module

@@ -14,13 +14,25 @@
  * `batchSize` (images per forward pass, default 32), `baseOptions` (options of the base
  * method; otherwise every option not listed here is passed on to it, e.g. `reduce`).
  *
- * @example
+ * @example SmoothGrad over guided backpropagation on the built-in shapes model
  * ```ts
- * import { explain } from "../mod.ts";
- * // const [e] = await explain(model, x, {
- * //   method: "smooth-grad",
- * //   methodOptions: { base: "guided-backprop", samples: 50, noise: 0.1 },
- * // });
+ * import assert from "node:assert/strict";
+ * import { explain, initBackend, loadLayersModel, pointingGame } from "../mod.ts";
+ * import { tf } from "../core/tf.ts";
+ * import { BUILTIN_MODELS } from "../models/builtin.ts";
+ * import { generateScene } from "../models/scenes.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl);
+ * const scene = generateScene(3000003); // a square among other shapes, with its mask
+ * const x = tf.tensor4d(scene.image, [1, 128, 128, 3]);
+ * const [e] = await explain(model, x, {
+ *   method: "smooth-grad",
+ *   methodOptions: { base: "guided-backprop", samples: 16, noise: 0.1 },
+ * });
+ * x.dispose();
+ * assert.equal(e.classIndex, scene.label); // the model sees the square
+ * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on it
  * ```
  *
  * @module

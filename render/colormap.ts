@@ -13,9 +13,10 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyColormap } from "./colormap.ts";
  * const rgb = applyColormap(new Float32Array([0, 1]), "gray");
- * console.log(rgb); // Uint8ClampedArray [0, 0, 0, 255, 255, 255]
+ * assert.deepEqual(Array.from(rgb), [0, 0, 0, 255, 255, 255]);
  * ```
  *
  * @module
@@ -139,9 +140,10 @@ export function colormapIndex(v: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { applyColormap } from "./colormap.ts";
  * const rgb = applyColormap(new Float32Array([0, 0.5, 1]), "jet");
- * console.log(rgb.length); // 9: [0, 0, 127,  ..., 127, 0, 0]
+ * assert.deepEqual(Array.from(rgb), [0, 0, 127, 124, 255, 121, 127, 0, 0]); // dark blue, green, dark red
  * ```
  *
  * @param map values in [0, 1] (clamped; NaN counts as 0)

@@ -5,16 +5,19 @@
  *
  * @example Overlay a 7x7 Grad-CAM map on a photo and build a figure
  * ```ts
+ * import assert from "node:assert/strict";
  * import { figure, heatmapRgba, overlay } from "./compose.ts";
  * const photo = { width: 64, height: 48, data: new Uint8ClampedArray(64 * 48 * 4).fill(200) };
  * const cam = new Float32Array(49).map((_, i) => i / 48);
- * const over = overlay(photo, cam, 7, 7, "jet", 0.5); // 64x48
+ * const over = overlay(photo, cam, 7, 7, "jet", 0.5);
+ * assert.deepEqual([over.width, over.height], [64, 48]); // the photo's size
  * const fig = figure([
  *   { image: photo, title: "input" },
  *   { image: heatmapRgba(cam, 7, 7, "jet"), title: "Grad-CAM" },
  *   { image: over, title: "Grad-CAM for fox" },
  * ]);
- * console.log(fig.width, fig.height);
+ * // Panels 224 high: 299 + 224 + 299 wide, plus margins and gaps; one title line above.
+ * assert.deepEqual([fig.width, fig.height], [12 + 299 + 12 + 224 + 12 + 299 + 12, 272]);
  * ```
  *
  * @module
@@ -38,9 +41,10 @@ function checkMap(map: ArrayLike<number>, w: number, h: number): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { heatmapRgba } from "./compose.ts";
  * const img = heatmapRgba(new Float32Array([0, 0.5, 1, 0.25]), 2, 2, "turbo");
- * console.log(img.width, img.height, img.data.length); // 2 2 16
+ * assert.deepEqual([img.width, img.height, img.data.length], [2, 2, 16]);
  * ```
  *
  * @param map `width * height` values in [0, 1]
@@ -77,10 +81,11 @@ export function heatmapRgba(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { overlay } from "./compose.ts";
  * const photo = { width: 4, height: 4, data: new Uint8ClampedArray(64).fill(255) };
  * const out = overlay(photo, new Float32Array([0, 1, 1, 0]), 2, 2, "jet", 0.4);
- * console.log(out.width, out.height); // 4 4
+ * assert.deepEqual([out.width, out.height], [4, 4]);
  * ```
  *
  * @param original the photo, 8-bit RGBA at its original size
@@ -240,10 +245,11 @@ export function wrapTitle(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { figure } from "./compose.ts";
  * const img = { width: 10, height: 10, data: new Uint8ClampedArray(400).fill(128) };
  * const fig = figure([{ image: img, title: "input" }, { image: img, title: "Grad-CAM for fox" }]);
- * console.log(fig.width, fig.height); // 2*12 + 224 + 12 + 224 = 484, 12 + 18 + 6 + 224 + 12 = 272
+ * assert.deepEqual([fig.width, fig.height], [2 * 12 + 224 + 12 + 224, 12 + 18 + 6 + 224 + 12]);
  * ```
  *
  * @param panels the pictures and their titles, left to right (at least one)

@@ -32,3 +32,22 @@ export function sane(map: ArrayLike<number>): boolean {
   }
   return hi > lo;
 }
+
+/**
+ * The largest difference between two horizontally or vertically adjacent pixels of a
+ * row-major `height * width` map. A bilinear upsampling of a map in [0, 1] from `n` to `N`
+ * pixels per side never steps more than `n / N`: a larger step is detail finer than the
+ * coarse grid.
+ */
+export function maxStep(map: ArrayLike<number>, height: number, width: number): number {
+  assertEquals(map.length, height * width, "length");
+  let step = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = map[y * width + x];
+      if (x + 1 < width) step = Math.max(step, Math.abs(map[y * width + x + 1] - v));
+      if (y + 1 < height) step = Math.max(step, Math.abs(map[(y + 1) * width + x] - v));
+    }
+  }
+  return step;
+}

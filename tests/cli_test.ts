@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { decodeImageRgba8 } from "../io/decode.ts";
 import { decodeNpy } from "../io/npy.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { assert, assertEquals } from "./_assert.ts";
@@ -360,18 +361,28 @@ Deno.test("compare: one figure per image, panel titles, right size (wasm, 1 thre
   ]);
   assertEquals(r.code, 0, r.stderr);
   assertCleanStderr(r, "compare");
-  const skipped = r.stderr.split("\n").filter((l) => l.includes("warning")).length;
-  const panels = 1 + 4 - skipped;
-  assert(panels >= 3, r.stderr);
+  assert(!r.stderr.includes("warning"), r.stderr); // no panel left out
+  const panels = 5; // the input, then Grad-CAM and c-EB, each without and with gradual
   const files = await listAll(out);
   assertEquals(files.length, 1);
   assert(files[0].endsWith(".compare.png"));
   // figure(): margin 12, gap 12, title 18 + 6, panels 224 high; 120x80 -> 336 wide
   const pw = Math.round((120 * 224) / 80);
-  assertEquals(pngSize(await Deno.readFile(files[0])), [
-    24 + panels * pw + (panels - 1) * 12,
-    12 + 18 + 6 + 224 + 12,
-  ]);
+  const png = await Deno.readFile(files[0]);
+  assertEquals(pngSize(png), [24 + panels * pw + (panels - 1) * 12, 12 + 18 + 6 + 224 + 12]);
+  // Every panel has its title: black ink in the 18-pixel band above it (white background).
+  const fig = await decodeImageRgba8(png);
+  for (let p = 0; p < panels; p++) {
+    const x0 = 12 + p * (pw + 12);
+    let ink = 0;
+    for (let y = 12; y < 12 + 18; y++) {
+      for (let x = x0; x < x0 + pw; x++) {
+        const o = (y * fig.width + x) * 4;
+        if (fig.data[o] + fig.data[o + 1] + fig.data[o + 2] < 100) ink++;
+      }
+    }
+    assert(ink > 40, `panel ${p}: ${ink} title pixels`);
+  }
 });
 
 Deno.test("list: methods, extrapolators, plugins and a model's layers", async () => {

@@ -7,7 +7,7 @@ import { tf } from "../core/tensor.ts";
 import { PLUGIN_API_VERSION, type SaliencyMethod } from "../core/types.ts";
 import "../plugins/mod.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./_assert.ts";
-import { maxRel } from "./_maps.ts";
+import { maxRel, maxStep } from "./_maps.ts";
 
 const FIX = new URL("./fixtures/", import.meta.url);
 const MODEL = new URL("models/vgg_tiny/tfjs/model.json", FIX);
@@ -261,6 +261,21 @@ Deno.test("gradual extrapolation sharpens a custom plugin's map, from the same f
   assertEquals(forwardCalls, 1);
   assertEquals([gradual[0].height, gradual[0].width], [64, 64]);
   assert(maxRel(plain[0].map, gradual[0].map) > 1e-2, "the extrapolator changed the map");
+  // Sharper: the plain map is a bilinear upsampling of the layer's coarse map, so no two
+  // adjacent pixels differ by more than coarse / input; gradual's map has finer detail.
+  const [coarse] = await explain(model, inputs, {
+    method: "mean-activation",
+    layer: "features_11",
+    resize: "none",
+    registry: reg,
+  });
+  const bound = Math.max(coarse.height / 64, coarse.width / 64);
+  assert(bound < 1, `coarse map ${coarse.height}x${coarse.width}`);
+  for (const [i, e] of gradual.entries()) {
+    const up = maxStep(plain[i].map, 64, 64), sharp = maxStep(e.map, 64, 64);
+    assert(up <= bound + 1e-6, `image ${i}: plain step ${up} > ${bound}`);
+    assert(sharp > 2 * bound, `image ${i}: gradual's largest step ${sharp} <= ${2 * bound}`);
+  }
   let lo = Infinity, hi = -Infinity;
   for (const v of gradual[0].map) {
     lo = Math.min(lo, v);

@@ -46,12 +46,23 @@ Deno.test("README worked example: own model with labels, two methods, top-3 targ
     out,
   ]);
   assertEquals(r.code, 0, r.stderr);
-  const records = r.stdout.trim().split("\n").map((l) => JSON.parse(l));
-  // 2 methods x gradual and none x 3 targets
-  assert(records.length >= 6, `${records.length} records`);
+  const records: { method: string; extrapolator: string; className: string; score: number }[] = r
+    .stdout.trim().split("\n").map((l) => JSON.parse(l));
+  // 2 methods x the default extrapolator (gradual+) x the 3 top classes: exactly these 6.
   const labels = (await Deno.readTextFile(`${ROOT}examples/vgg_tiny_labels.txt`)).trim().split(
     "\n",
   );
-  for (const rec of records) assert(labels.includes(rec.className), JSON.stringify(rec));
+  const top3 = ["iota", "zeta", "delta"]; // vgg_tiny's three highest logits on this star
+  assert(top3.every((c) => labels.includes(c)));
+  const key = (m: string, c: string): string => `${m}+gradual+ ${c}`;
+  assertEquals(
+    records.map((rec) => `${rec.method}+${rec.extrapolator} ${rec.className}`).sort(),
+    ["grad-cam", "contrastive-excitation-backprop"].flatMap((m) => top3.map((c) => key(m, c)))
+      .sort(),
+  );
+  for (const m of ["grad-cam", "contrastive-excitation-backprop"]) {
+    const scores = records.filter((rec) => rec.method === m).map((rec) => rec.score);
+    assertEquals(scores, [...scores].sort((a, b) => b - a), `${m}: targets in score order`);
+  }
   await Deno.remove(out, { recursive: true });
 });

@@ -353,7 +353,7 @@ Deno.test("encodePng round-trips (RGB when opaque, RGBA otherwise), incl. 1x1", 
   await rejectsErr(() => encodePng(2, 2, new Uint8Array(15)), RangeError);
 });
 
-Deno.test("PNG decoding of a larger image streams (4000x3000 RGB, 8-bit path)", async () => {
+Deno.test("PNG: a 4000x3000 RGB image (8-bit path) decodes exactly and prepares to 224", async () => {
   const w = 4000, h = 3000;
   const rgba = new Uint8ClampedArray(w * h * 4);
   for (let y = 0; y < h; y++) {

@@ -116,9 +116,19 @@ export function frontEndOf(model: object): FrontEnd {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, loadLayersModel } from "../../mod.ts";
+ * import { tf } from "../tf.ts";
+ * import { BUILTIN_MODELS } from "../../models/builtin.ts";
  * import { createSession } from "./mod.ts";
- * // const session = createSession(await loadGraphModel("model.json"), { inputSize: [224, 224] });
- * // const scores = session.predict(x);
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const session = createSession(await loadLayersModel(BUILTIN_MODELS["shapes-vgg"].modelUrl));
+ * const x = tf.zeros([2, 128, 128, 3]) as tf.Tensor4D;
+ * const scores = session.predict(x); // the logits
+ * assert.deepEqual(scores.shape, [2, 10]);
+ * tf.dispose([x, scores]);
+ * session.dispose();
  * ```
  */
 export function createSession(

@@ -182,8 +182,16 @@ const ELEMENT_BYTES: Readonly<Record<number, number>> = { 1: 4, 6: 4, 7: 8, 10: 
  *
  * @example
  * ```ts
- * import { loadOnnxModel } from "./onnx.ts";
- * // const model = await loadOnnxModel("resnet18.onnx"); // then createSession(model)
+ * import assert from "node:assert/strict";
+ * import { createSession, initBackend } from "../../mod.ts";
+ * import { loadOnnxModel } from "./onnx_model.ts";
+ *
+ * await initBackend({ backend: "wasm", threads: 1 });
+ * const model = await loadOnnxModel("tests/fixtures/onnx/resnet_tiny.onnx"); // a torch.onnx export
+ * const session = createSession(model);
+ * assert.deepEqual(session.inputSize, [64, 64, 3]); // NHWC, converted from NCHW at load time
+ * assert.ok(session.graph.nodes.some((n) => n.name === "layer1.0.conv1")); // PyTorch's names
+ * session.dispose();
  * ```
  */
 export async function loadOnnxModel(
