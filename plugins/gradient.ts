@@ -47,6 +47,10 @@ export type ChannelReduction = "max-abs" | "sum-abs" | "sum" | "l2" | "max";
 /** Every {@linkcode ChannelReduction}. */
 export const REDUCTIONS: readonly ChannelReduction[] = ["max-abs", "sum-abs", "sum", "l2", "max"];
 
+/** The doc line of the `reduce` option. */
+export const REDUCE_DOC: string =
+  "how the channels become one map (max-abs: TorchRay's; sum keeps completeness)";
+
 /** The declaration of the `reduce` option with its default. */
 export function reduceOption(
   fallback: ChannelReduction,
@@ -60,7 +64,7 @@ export function reduceOption(
     type: "string",
     values: REDUCTIONS,
     default: fallback,
-    doc: "how the channels become one map (max-abs: TorchRay's; sum keeps completeness)",
+    doc: REDUCE_DOC,
   };
 }
 

@@ -42,7 +42,13 @@ import {
   type SaliencyMaps,
   type SaliencyMethod,
 } from "../core/types.ts";
-import { type ChannelReduction, reduceChannels, reduceOption, tiledTargets } from "./gradient.ts";
+import {
+  type ChannelReduction,
+  REDUCE_DOC,
+  reduceChannels,
+  REDUCTIONS,
+  tiledTargets,
+} from "./gradient.ts";
 
 export type { ChannelReduction };
 
@@ -65,7 +71,7 @@ export const INTEGRATED_GRADIENTS_OPTIONS = {
     type: "value",
     accepts: "zeros|a number|one number per channel|a tensor",
     doc: "the path's start (default: 0 everywhere)",
-    check: baselineProblem,
+    check: (v: unknown): string | undefined => baselineProblem(v),
   },
   steps: { type: "integer", min: 1, default: 50, doc: "intervals of the path integral" },
   riemann: {
@@ -75,7 +81,7 @@ export const INTEGRATED_GRADIENTS_OPTIONS = {
     doc: "discretisation of the integral (gauss-legendre: Captum's default)",
   },
   batchSize: { type: "integer", min: 1, default: 32, doc: "images per forward pass" },
-  reduce: reduceOption("sum"),
+  reduce: { type: "string", values: REDUCTIONS, default: "sum", doc: REDUCE_DOC },
 } as const satisfies OptionSpecs;
 
 /** Validated options of {@linkcode integratedGradients}. */

@@ -65,7 +65,7 @@ export const SMOOTH_GRAD_OPTIONS = {
     type: "string",
     default: "gradient",
     doc: "the method whose maps are averaged (any registered method)",
-    check: baseProblem,
+    check: (v: unknown): string | undefined => baseProblem(v),
   },
   samples: { type: "integer", min: 1, default: 25, doc: "noisy copies averaged" },
   noise: {
@@ -79,7 +79,7 @@ export const SMOOTH_GRAD_OPTIONS = {
   baseOptions: {
     type: "options",
     doc: "options of the base method (other options not listed here go there too)",
-    of: (options: PluginOptions) => baseMethod(options.base),
+    of: (options: PluginOptions): SaliencyMethod => baseMethod(options.base),
   },
 } as const satisfies OptionSpecs;
 
