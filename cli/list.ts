@@ -1,5 +1,6 @@
 /**
- * `gradual list`: the registered methods and extrapolators (with `--plugin` ones), the
+ * `gradual list`: the registered methods and extrapolators (with `--plugin` ones) and
+ * their options, the
  * built-in models, and with `--model` the model's layers with their output shapes, marking
  * the default target layer, the resolution-reducing layers and the classifier layer.
  *
@@ -7,8 +8,10 @@
  */
 import { initBackend } from "../core/backend.ts";
 import type { ModelGraph } from "../core/graph.ts";
+import { describeOptions } from "../core/options.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
+import type { Plugin } from "../core/types.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
 import { boolFlag, parseFlags, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
@@ -55,6 +58,32 @@ function shape(s: readonly (number | null)[]): string {
   return `[${s.map((v) => (v === null ? "N" : String(v))).join(", ")}]`;
 }
 
+/**
+ * The registered methods and extrapolators with their options (from the plugins'
+ * declarations), one string per line: `Methods:`, each plugin's name, aliases and
+ * description, then one indented row per option (allowed values, default, doc).
+ */
+export function pluginLines(): string[] {
+  const names = (p: Plugin): string =>
+    p.aliases?.length ? `${p.name} (${p.aliases.join(", ")})` : p.name;
+  const section = (plugins: readonly Plugin[]): string[] => {
+    const out: string[] = [];
+    for (const p of plugins) {
+      out.push(`  ${names(p)}: ${p.description}`);
+      const rows = describeOptions(p);
+      if (rows.length) out.push(...table(rows).map((l) => `    ${l}`));
+    }
+    return out;
+  };
+  return [
+    "Methods (options: --opt KEY=VALUE for every method, --opt NAME.KEY=VALUE for one):",
+    ...section(registry.methods()),
+    "",
+    "Extrapolators (options: --opt NAME.KEY=VALUE):",
+    ...section(registry.extrapolators()),
+  ];
+}
+
 /** The layer table of a model graph, one string per line. */
 export function layerTable(g: ModelGraph): string[] {
   const rows: string[][] = [["#", "layer", "class", "output shape", "notes"]];
@@ -86,12 +115,7 @@ export async function runList(argv: readonly string[]): Promise<number> {
     throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
   }
   for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
-  const lines: string[] = ["Methods:"];
-  const names = (p: { name: string; aliases?: readonly string[] }): string =>
-    p.aliases?.length ? `${p.name} (${p.aliases.join(", ")})` : p.name;
-  lines.push(...table(registry.methods().map((m) => [names(m), m.description])));
-  lines.push("", "Extrapolators:");
-  lines.push(...table(registry.extrapolators().map((e) => [names(e), e.description])));
+  const lines: string[] = pluginLines();
   lines.push("", "Built-in models:");
   lines.push(...table(Object.values(BUILTIN_MODELS).map((b) => [b.name, b.description])));
   const modelArg = stringFlag(flags, "model");

@@ -55,7 +55,9 @@ export function optionSpecsOf(plugin: Plugin): OptionSpecs | undefined {
 /** The allowed values of one option in words, e.g. `none|torchray|pgc`, `integer >= 1`. */
 export function allowedText(spec: OptionSpec): string {
   if (spec.type === "boolean") return "true|false";
-  if (spec.type === "string") return spec.values?.length ? spec.values.join("|") : "text";
+  if (spec.type === "string") {
+    return spec.values?.length ? spec.values.join("|") : spec.accepts ?? "text";
+  }
   if (spec.type === "layer") return "a layer name";
   if (spec.type === "options") return "options of another method";
   if (spec.type === "value") return spec.accepts ?? "a value";
@@ -74,14 +76,17 @@ function shown(v: unknown): string {
   return String(v);
 }
 
-/** One line per option: `name  type/values  default  doc`. */
+/**
+ * A plugin's options as table rows `[name, allowed values, default, doc]`, from its
+ * declarations; a version-1 plugin gets one row saying its options are not declared.
+ */
 export function describeOptions(plugin: Plugin): string[][] {
   const specs = optionSpecsOf(plugin);
   if (specs === undefined) return [["(options not declared: plugin API version 1)"]];
   return Object.entries(specs).map(([name, s]) => [
     name,
     allowedText(s),
-    s.default === undefined ? "" : `default ${shown(s.default)}`,
+    s.default === undefined ? "" : `default ${String(s.default)}`,
     s.doc,
   ]);
 }

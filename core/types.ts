@@ -73,7 +73,7 @@ export interface OptionSpec {
   readonly max?: number;
   /** Numbers must be greater than this (exclusive lower bound). */
   readonly above?: number;
-  /** What a `value` option accepts, in words (for messages and listings). */
+  /** What a `value` (or free `string`) option accepts, in words (messages, listings). */
   readonly accepts?: string;
   /** Extra check of a parsed value: a problem in words, or undefined when it is fine. */
   check?(value: unknown): string | undefined;

@@ -63,6 +63,7 @@ function baseProblem(name: unknown): string | undefined {
 export const SMOOTH_GRAD_OPTIONS = {
   base: {
     type: "string",
+    accepts: "a method name",
     default: "gradient",
     doc: "the method whose maps are averaged (any registered method)",
     check: (v: unknown): string | undefined => baseProblem(v),
