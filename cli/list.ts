@@ -8,14 +8,13 @@
  */
 import { initBackend } from "../core/backend.ts";
 import type { ModelGraph } from "../core/graph.ts";
-import { describeOptions } from "../core/options.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
-import type { Plugin } from "../core/types.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
 import { boolFlag, parseFlags, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
 import { loadModel, parseInputSize, resolveModelSpec } from "./_model.ts";
+import { pluginLines } from "./_plugin_options.ts";
 
 /** Help of `gradual list`. */
 export const LIST_HELP =
@@ -56,32 +55,6 @@ function table(rows: string[][]): string[] {
 
 function shape(s: readonly (number | null)[]): string {
   return `[${s.map((v) => (v === null ? "N" : String(v))).join(", ")}]`;
-}
-
-/**
- * The registered methods and extrapolators with their options (from the plugins'
- * declarations), one string per line: `Methods:`, each plugin's name, aliases and
- * description, then one indented row per option (allowed values, default, doc).
- */
-export function pluginLines(): string[] {
-  const names = (p: Plugin): string =>
-    p.aliases?.length ? `${p.name} (${p.aliases.join(", ")})` : p.name;
-  const section = (plugins: readonly Plugin[]): string[] => {
-    const out: string[] = [];
-    for (const p of plugins) {
-      out.push(`  ${names(p)}: ${p.description}`);
-      const rows = describeOptions(p);
-      if (rows.length) out.push(...table(rows).map((l) => `    ${l}`));
-    }
-    return out;
-  };
-  return [
-    "Methods (options: --opt KEY=VALUE for every method, --opt NAME.KEY=VALUE for one):",
-    ...section(registry.methods()),
-    "",
-    "Extrapolators (options: --opt NAME.KEY=VALUE):",
-    ...section(registry.extrapolators()),
-  ];
 }
 
 /** The layer table of a model graph, one string per line. */

@@ -32,6 +32,8 @@ import { tf } from "../core/tf.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL } from "./_cli_corpus.ts";
 import { ROOT } from "./_cli_run.ts";
+import { UsageError } from "../cli/_errors.ts";
+import { atInputResolution, requestsWithOptions } from "../cli/_plugin_options.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const model = await loadLayersModel(FIXTURE_MODEL);
@@ -286,4 +288,88 @@ Deno.test("an input-resolution method written as the README says: input layer, n
   assert(reduce.startsWith("sum-gradient: option 'reduce' must be max-abs|"), reduce);
   x.dispose();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("--opt: shared keys go to the methods that take them, NAME.KEY to one, layer per method", async () => {
+  const none = { all: {}, byPlugin: {} };
+  const perLayer = requestsWithOptions(
+    [{ method: "grad-cam" }, { method: "c-eb", extrapolator: "gradual" }],
+    "features_6",
+    {
+      all: { raw: true },
+      byPlugin: {
+        "grad-cam": { layer: "features_19" },
+        "contrastive-excitation-backprop": { layer: "features_12", plainAdd: "true" },
+        "gradual-extrapolation": { statistics: "batch" },
+      },
+    },
+  );
+  assertEquals(perLayer.map((r) => [r.method, r.layer]), [
+    ["grad-cam", "features_19"],
+    ["c-eb", "features_12"],
+  ]);
+  assertEquals(perLayer[0].methodOptions, { raw: true, inplaceRelu: "none" });
+  assertEquals(perLayer[1].methodOptions?.plainAdd, true);
+  assertEquals(perLayer[1].extrapolatorOptions, { statistics: "batch" });
+  // --layer for every method that names none of its own.
+  const both = requestsWithOptions([{ method: "grad-cam" }, { method: "gradient" }], "f", none);
+  assertEquals(both.map((r) => r.layer), ["f", "f"]);
+  const cases: [() => unknown, string][] = [
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam" }], undefined, {
+          all: { nonsense: 1 },
+          byPlugin: {},
+        }),
+      "option 'nonsense' is not an option of grad-cam (grad-cam takes raw, inplaceRelu)",
+    ],
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam" }], undefined, {
+          all: { inplaceRelu: "wrong" },
+          byPlugin: {},
+        }),
+      "grad-cam: option 'inplaceRelu' must be none|torchray|pgc, got 'wrong'",
+    ],
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam", extrapolator: "gradual" }], undefined, {
+          all: {},
+          byPlugin: { gradual: { statistics: "bogus" } },
+        }),
+      "gradual: option 'statistics' must be image|batch, got 'bogus'",
+    ],
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam", extrapolator: "gradual+" }], undefined, {
+          all: {},
+          byPlugin: { gradual: { statistics: "batch" } },
+        }),
+      "--opt gradual.statistics: 'gradual' does not run here (this run uses grad-cam, gradual+)",
+    ],
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam" }], undefined, {
+          all: {},
+          byPlugin: { nope: { x: 1 } },
+        }),
+      "--opt nope.x: no method or extrapolator is named 'nope'",
+    ],
+    [
+      () =>
+        requestsWithOptions([{ method: "grad-cam", extrapolator: "gradual" }], undefined, {
+          all: {},
+          byPlugin: { gradual: { layer: "f" } },
+        }),
+      "--opt gradual.layer: an extrapolator has no layer",
+    ],
+  ];
+  for (const [f, needle] of cases) {
+    const msg = await oneLine(f, UsageError);
+    assert(msg.includes(needle), `'${msg}' lacks '${needle}'`);
+  }
+  const graph = sessionOf(model).graph;
+  assert(atInputResolution(graph, graph.inputName));
+  assert(!atInputResolution(graph, graph.defaultTargetLayer));
+  assert(!atInputResolution(graph, undefined));
 });
