@@ -256,6 +256,7 @@ Deno.test("an input-resolution method written as the README says: input layer, n
   const dir = await Deno.makeTempDir();
   const file = `${dir}/sum_gradient.ts`;
   // The README's recipe: the input-gradient helper exported like the CAM helper.
+  assertEquals(typeof inputGradientMethod, "function");
   await Deno.writeTextFile(
     file,
     `import { inputGradientMethod } from "${new URL("mod.ts", `file://${ROOT}`).href}";\n` +
