@@ -77,7 +77,7 @@ export function layerTable(g: ModelGraph): string[] {
 export async function runList(argv: readonly string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, FLAGS);
   if (boolFlag(flags, "help")) {
-    console.log(LIST_HELP);
+    console.log([LIST_HELP, ...pluginLines()].join("\n"));
     return 0;
   }
   if (positionals.length > 0) {

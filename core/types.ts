@@ -84,12 +84,13 @@ export interface OptionSpec {
 /** A plugin's option declarations, by option name. */
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;
 
-type Words<S> = S extends { readonly values: readonly (infer W)[] } ? W : never;
+/** The words an option declaration allows (its `values`), as a union type. */
+export type OptionWords<S> = S extends { readonly values: readonly (infer W)[] } ? W : never;
 
 /** The TypeScript type of a declared option's value after validation. */
 export type OptionValue<S extends OptionSpec> = S["type"] extends "boolean" ? boolean
-  : S["type"] extends "integer" | "number" ? number | Words<S>
-  : S["type"] extends "string" ? ([Words<S>] extends [never] ? string : Words<S>)
+  : S["type"] extends "integer" | "number" ? number | OptionWords<S>
+  : S["type"] extends "string" ? ([OptionWords<S>] extends [never] ? string : OptionWords<S>)
   : S["type"] extends "layer" ? string
   : S["type"] extends "options" ? PluginOptions
   : unknown;
