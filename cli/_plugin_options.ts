@@ -88,7 +88,8 @@ function usage(e: unknown): never {
  * @param requests the method / extrapolator pairs to run (registered names)
  * @param layer `--layer`, for every method
  * @param opts the parsed `--opt` flags
- * @returns the requests with their layers and validated, typed options
+ * @returns the requests with their layers and options, as given (they passed validation;
+ *   `explain` types them; results files record them as given)
  */
 export function requestsWithOptions(
   requests: readonly RequestNames[],
@@ -161,10 +162,11 @@ export function requestsWithOptions(
     };
   });
   try {
-    return validateRequests(out);
+    validateRequests(out);
   } catch (e) {
     return usage(e);
   }
+  return out;
 }
 
 /**
