@@ -21,7 +21,7 @@
  * @module
  */
 import process from "node:process";
-import { exitProcess, initBackend, type WinogradMode } from "../core/backend.ts";
+import { exitProcess, initBackend, type WinogradMode } from "../backend/mod.ts";
 import { explain } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";

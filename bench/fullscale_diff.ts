@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { initBackend, setWinograd, type WinogradMode } from "../core/backend.ts";
+import { initBackend, setWinograd, type WinogradMode } from "../backend/mod.ts";
 import { tf } from "../core/tensor.ts";
 import { benchInput } from "./_worker.ts";
 import { allCases, loadVgg16, relDiff, runCases, vggInput } from "../tests/_fullscale.ts";

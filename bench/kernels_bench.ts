@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { exitProcess, initBackend } from "../core/backend.ts";
+import { exitProcess, initBackend } from "../backend/mod.ts";
 import { tf } from "../core/tensor.ts";
 import { filled, timeInterleaved } from "./_timing.ts";
 

@@ -21,7 +21,7 @@
  */
 import process from "node:process";
 import onnxProto from "onnx-proto";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain } from "../core/explain.ts";
 import { createSession, loadOnnxModel } from "../core/frontends/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";

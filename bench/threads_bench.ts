@@ -13,7 +13,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
-import { exitProcess, initBackend } from "../core/backend.ts";
+import { exitProcess, initBackend } from "../backend/mod.ts";
 
 const REPS = 5;
 

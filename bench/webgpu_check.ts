@@ -19,9 +19,9 @@
  *
  * @module
  */
-import { type BackendInfo, exitProcess, initBackend } from "../core/backend.ts";
+import { type BackendInfo, exitProcess, initBackend } from "../backend/mod.ts";
 import { explainMany, type ExplainRequest, sessionOf } from "../core/explain.ts";
-import { preprocess } from "../core/image.ts";
+import { preprocess } from "../io/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { type LayersModel, tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";

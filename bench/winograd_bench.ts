@@ -10,9 +10,10 @@
  *
  * @module
  */
-import { exitProcess, initBackend, setWinograd } from "../core/backend.ts";
-import { conv2d, tf } from "../core/tensor.ts";
-import { winogradApplies } from "../core/_winograd.ts";
+import { exitProcess, initBackend, setWinograd } from "../backend/mod.ts";
+import { conv2d } from "../backend/ops.ts";
+import { tf } from "../core/tensor.ts";
+import { winogradApplies } from "../backend/_winograd.ts";
 import { filled, timeInterleaved } from "./_timing.ts";
 
 /** VGG16's 3x3 convolutions: [height = width, Cin, Cout, how many in the network]. */
@@ -55,7 +56,7 @@ async function main(): Promise<void> {
   for (const [hw, ci, co, count] of SHAPES) {
     const x = filled([1, hw, hw, ci], 0, 1, 1) as tf.Tensor4D;
     const k = tf.tidy(() => filled([3, 3, ci, co], -1, 1, 2).mul(Math.sqrt(3 / (9 * ci))));
-    if (!winogradApplies(x, k, [1, 1], "same", [1, 1])) {
+    if (!winogradApplies(x, k, [1, 1], "same", [1, 1], "all")) {
       const [d] = timeBoth([() => tf.conv2d(x, k as tf.Tensor4D, 1, "same")], 5);
       direct += d * count;
       fast += d * count;

@@ -7,7 +7,7 @@
  * @module
  */
 import { explainMany, type ExplainRequest, type Explanation } from "../core/explain.ts";
-import type { PreprocessPreset } from "../core/image.ts";
+import type { PreprocessPreset } from "../io/mod.ts";
 import type { TargetSpec } from "../core/targets.ts";
 import { tf } from "../core/tensor.ts";
 import { errorText, formatError, problemOf } from "./_errors.ts";

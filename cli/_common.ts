@@ -5,8 +5,8 @@
  * @module
  */
 import type { ExplainRequest } from "../core/explain.ts";
-import { DEFAULT_MAX_PIXELS, PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
-import { initBackend, NoWebGpuAdapterError, type WinogradMode } from "../core/backend.ts";
+import { DEFAULT_MAX_PIXELS, PREPROCESS_PRESETS, type PreprocessPreset } from "../io/mod.ts";
+import { initBackend, NoWebGpuAdapterError, type WinogradMode } from "../backend/mod.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import type { PluginOptions } from "../core/types.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Explanation } from "../core/explain.ts";
-import { resizeRgba8, type Rgba8Image } from "../core/image.ts";
+import { resizeRgba8, type Rgba8Image } from "../io/mod.ts";
 import { figure, type FigurePanel, overlay } from "../render/compose.ts";
 
 const PRETTY: Record<string, string> = {

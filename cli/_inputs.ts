@@ -14,8 +14,8 @@ import {
   readJpegHeader,
   type Rgba8Image,
   toModelInput,
-} from "../core/image.ts";
-import { decodeNpy } from "../core/npy.ts";
+} from "../io/mod.ts";
+import { decodeNpy } from "../io/npy.ts";
 import { FileError } from "./_errors.ts";
 
 /** Originals up to this many pixels stay in memory between the forward pass and output. */

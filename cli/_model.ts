@@ -22,7 +22,7 @@ import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
 import { validateOptions } from "../core/options.ts";
 import type { Extrapolator, PluginOptions, SaliencyMethod } from "../core/types.ts";
-import type { PreprocessPreset } from "../core/image.ts";
+import type { PreprocessPreset } from "../io/mod.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
 import { BUILTIN_LABELS } from "../models/labels/mod.ts";
 import { FileError, problemOf, UsageError } from "./_errors.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { join } from "node:path";
-import { encodePng } from "../core/image.ts";
+import { encodePng } from "../io/mod.ts";
 import { boolFlag, listFlag, numberFlag, parseFlags, stringFlag } from "./_args.ts";
 import { runBatches } from "./_batch.ts";
 import {

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { exitProcess } from "../core/backend.ts";
+import { exitProcess } from "../backend/mod.ts";
 import { confinedRun } from "./_confine.ts";
 
 if (import.meta.main) {

@@ -27,7 +27,7 @@
  */
 import type { ExplainRequest } from "../core/explain.ts";
 import type { PluginOptions } from "../core/types.ts";
-import { preprocess, PREPROCESS_PRESETS, type PreprocessPreset } from "../core/image.ts";
+import { preprocess, PREPROCESS_PRESETS, type PreprocessPreset } from "../io/mod.ts";
 import {
   buildClassMapping,
   type ClassMapFile,

@@ -7,8 +7,8 @@
  */
 import { join } from "node:path";
 import type { Explanation } from "../core/explain.ts";
-import { encodePng, type Rgba8Image } from "../core/image.ts";
-import { encodeNpy } from "../core/npy.ts";
+import { encodePng, type Rgba8Image } from "../io/mod.ts";
+import { encodeNpy } from "../io/npy.ts";
 import { registry } from "../core/registry.ts";
 import { heatmapRgba, overlay } from "../render/compose.ts";
 import { boolFlag, listFlag, parseFlags, stringFlag } from "./_args.ts";

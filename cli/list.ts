@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import type { ModelGraph } from "../core/graph.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";

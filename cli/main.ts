@@ -15,7 +15,7 @@
  * @module
  */
 import "../plugins/mod.ts";
-import { exitProcess } from "../core/backend.ts";
+import { exitProcess } from "../backend/mod.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { runCompare } from "./compare.ts";
 import { EXIT_USAGE, exitCodeOf, reportError } from "./_errors.ts";

@@ -630,7 +630,7 @@ if (import.meta.main) {
     console.error("usage: deno task conformance <path/to/fixtures.json>");
     Deno.exit(2);
   }
-  const { initBackend } = await import("../core/backend.ts");
+  const { initBackend } = await import("../backend/mod.ts");
   await initBackend({
     backend: (Deno.env.get("GRADUAL_BACKEND") as "wasm" | "cpu") ?? "wasm",
     threads: 1,

@@ -18,16 +18,8 @@
  *
  * @module
  */
-import {
-  conv2d,
-  matMulTransposeB,
-  maxPoolInputGrad,
-  sameConvTranspose,
-  type Tensor,
-  type Tensor2D,
-  type Tensor4D,
-  tf,
-} from "./tensor.ts";
+import { conv2d, matMulTransposeB, sameConvTranspose } from "../backend/ops.ts";
+import { maxPoolInputGrad, type Tensor, type Tensor2D, type Tensor4D, tf } from "./tensor.ts";
 import { NORMALIZATION_EPSILON } from "./keras_layers.ts";
 
 /** What an op does, for backward rules to key on. */

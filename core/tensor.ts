@@ -1,15 +1,18 @@
 /**
- * Where plugins and the rest of the core import TensorFlow.js from (only the backend modules,
- * `backend.ts`, `_wasm_kernels.ts` and `_winograd.ts`, import it directly), plus the small
- * tensor helpers the core and plugins share: half-pixel bilinear resize, per-image min-max, channel sums and a
- * first-maximum max-pool gradient that is correct on every backend, and a `conv2d` that
- * takes a Winograd path on wasm.
+ * The core's gateway to TensorFlow.js: the one module of `core/` that imports tfjs. The rest
+ * of `core/`, the plugins, metrics and CLI take `tf` and the tensor types from here (or from
+ * `core/tf.ts`, its public face), so they all share one tfjs instance and its backends.
+ * Outside `core/`, the backend (`backend/`: initialisation, extra wasm kernels, Winograd)
+ * imports tfjs itself, and so do a few programs and tests (model training, the web worker).
+ *
+ * Also the small tensor helpers the core and plugins share: half-pixel bilinear resize of
+ * maps, per-image min-max, channel sums, a 4-D check, TF-style window padding and a
+ * first-maximum max-pool gradient that is correct on every backend. Convolutions and derived
+ * weights, whose fast form depends on the backend, are in `backend/ops.ts`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { wasmKernelsRegistered } from "./_wasm_kernels.ts";
-import { WINOGRAD_POINTS, winogradApplies, winogradConv2d, winogradKernel } from "./_winograd.ts";
 
 export { tf };
 
@@ -100,12 +103,19 @@ export function windowPads(
 }
 
 /**
+ * Name of the kernel a backend registers to run {@linkcode maxPoolInputGrad} in one pass
+ * (`backend/` registers it for wasm): `MaxPoolGrad`'s inputs and attributes, ties routed to
+ * the first maximum.
+ */
+export const FIRST_MAX_POOL_GRAD = "GradualMaxPoolGradFirstMax";
+
+/**
  * Gradient of a 2-D max pool with respect to its input, routing each output's gradient to
  * the FIRST maximum of its window in row-major scan order (PyTorch's and tfjs-cpu's rule).
  * Padding is never selected. Works on every backend (wasm's own `MaxPoolGrad` picks the last
- * maximum on ties): on wasm it runs the corrected `MaxPoolGrad` kernel that `initBackend`
- * registers (one pass over the windows), elsewhere strided slices and one transposed
- * convolution.
+ * maximum on ties): where the backend registered a {@linkcode FIRST_MAX_POOL_GRAD} kernel (the
+ * wasm backend, once `initBackend` ran) it runs that kernel (one pass over the windows),
+ * elsewhere strided slices and one transposed convolution.
  */
 export function maxPoolInputGrad(
   x: Tensor4D,
@@ -114,11 +124,11 @@ export function maxPoolInputGrad(
   strides: [number, number],
   padding: "same" | "valid" | number,
 ): Tensor4D {
-  if (tf.getBackend() === "wasm" && wasmKernelsRegistered()) {
+  if (tf.getKernel(FIRST_MAX_POOL_GRAD, tf.getBackend()) != null) {
     const attrs = { filterSize: pool, strides, pad: padding };
     // The corrected kernel reads only `input` and `dy`: `output` is a placeholder.
     return tf.engine().runKernel(
-      "MaxPoolGrad",
+      FIRST_MAX_POOL_GRAD,
       { dy, input: x, output: dy },
       attrs as unknown as tf.NamedAttrMap,
     ) as Tensor4D;
@@ -169,149 +179,4 @@ export function maxPoolInputGrad(
     const back = scattered.reshape([n, c, hp, wp]).transpose([0, 2, 3, 1]);
     return back.slice([0, pt, pl, 0], [n, h, w, c]) as Tensor4D;
   });
-}
-
-interface Derived {
-  /** The source's data when the entries were made: `setWeights`/`assign` swap it. */
-  data: object;
-  entries: Map<string, Tensor>;
-}
-
-const derivedCache = new Map<Tensor, Derived>();
-/** Weights whose convolutions always run direct (see {@linkcode DerivedWeightOptions.exact}). */
-const exactOnly = new WeakSet<Tensor>();
-
-/** Options of {@linkcode derivedWeight}. */
-export interface DerivedWeightOptions {
-  /**
-   * Convolutions ({@linkcode conv2d}, {@linkcode sameConvTranspose}) with this weight, and
-   * with its {@linkcode flippedKernel}, always run the direct convolution, in every Winograd
-   * mode. For methods that divide by a convolution's output or by per-position sums, such as
-   * excitation backprop's `z = W+ x` and `W+ᵀ (g / z)`: Winograd's rounding error is of the
-   * order of a layer's LARGEST outputs (1e-5 of them), not of each output, so where an output
-   * is small (a small denominator) its relative error is not small.
-   */
-  exact?: boolean;
-}
-
-/** Frees the derived weights of disposed sources, and of sources whose data was replaced. */
-function purgeDerived(): void {
-  for (const [src, d] of derivedCache) {
-    if (src.isDisposed || src.dataId !== d.data) {
-      for (const t of d.entries.values()) t.dispose();
-      derivedCache.delete(src);
-    }
-  }
-}
-
-/**
- * A tensor derived from a long-lived one (a model weight), computed once per `key` and kept
- * while the source lives: e.g. max(W, 0) or a flipped kernel. Reusing the same derived weight
- * lets the wasm backend keep its packed weights instead of re-packing them on every call.
- * Entries whose source was disposed (model disposed) or given new values (`setWeights`,
- * training) are freed on the next lookup and made anew.
- */
-export function derivedWeight(
-  source: Tensor,
-  key: string,
-  make: () => Tensor,
-  opts: DerivedWeightOptions = {},
-): Tensor {
-  purgeDerived();
-  return cachedDerived(source, key, make, opts);
-}
-
-/** {@linkcode derivedWeight} without the purge (for callers that just purged). */
-function cachedDerived(
-  source: Tensor,
-  key: string,
-  make: () => Tensor,
-  opts: DerivedWeightOptions = {},
-): Tensor {
-  let d = derivedCache.get(source);
-  if (!d) {
-    d = { data: source.dataId, entries: new Map() };
-    derivedCache.set(source, d);
-  }
-  let t = d.entries.get(key);
-  if (!t) {
-    t = tf.keep(tf.tidy(make));
-    d.entries.set(key, t);
-    if (opts.exact) exactOnly.add(t);
-  }
-  return t;
-}
-
-/**
- * HWIO kernel flipped in space with in/out swapped: `conv2d` with it is `conv2dTranspose`.
- * Inherits {@linkcode DerivedWeightOptions.exact} from `kernel`.
- */
-export function flippedKernel(kernel: Tensor): Tensor4D {
-  return derivedWeight(
-    kernel,
-    "flipped",
-    () => tf.reverse(kernel, [0, 1]).transpose([0, 1, 3, 2]),
-    { exact: exactOnly.has(kernel) },
-  ) as Tensor4D;
-}
-
-/**
- * `tf.conv2d` (NHWC) that takes the Winograd F(4x4, 3x3) path on wasm where it pays (3x3,
- * stride 1, `same`, wide channels; see `setWinograd`), 2-2.8x faster on VGG16's deep layers
- * and equal up to float32 rounding. `kernel` must be long-lived (a model weight or a
- * {@linkcode derivedWeight}): its transform is cached with it.
- */
-export function conv2d(
-  x: Tensor4D,
-  kernel: Tensor,
-  strides: readonly [number, number] = [1, 1],
-  padding: "same" | "valid" = "same",
-  dilations: readonly [number, number] = [1, 1],
-): Tensor4D {
-  purgeDerived(); // before the Winograd budget counts what is cached
-  const exact = exactOnly.has(kernel);
-  if (!exact && winogradApplies(x, kernel, strides, padding, dilations)) {
-    const u = Array.from(
-      { length: WINOGRAD_POINTS },
-      (_, k) => cachedDerived(kernel, `winograd-${k}`, () => winogradKernel(kernel, k)) as Tensor2D,
-    );
-    return winogradConv2d(x, u);
-  }
-  return tf.conv2d(
-    x,
-    kernel as Tensor4D,
-    strides as [number, number],
-    padding,
-    "NHWC",
-    dilations as [number, number],
-  );
-}
-
-/**
- * `a · bᵀ` for 2-D `a` [m, k] and `b` [n, k], computed as `(b · aᵀ)ᵀ`: tfjs-wasm runs a
- * matMul with a transposed second operand in a scalar loop, the untransposed one in XNNPACK
- * (the input gradient of VGG16's fc1: 44 ms instead of 100-190 ms on one thread). Other
- * backends get the plain `tf.matMul(a, b, false, true)`.
- */
-export function matMulTransposeB(a: Tensor2D, b: Tensor2D): Tensor2D {
-  if (tf.getBackend() !== "wasm") return tf.matMul(a, b, false, true);
-  return tf.tidy(() => tf.matMul(b, a.transpose()).transpose());
-}
-
-/**
- * Input gradient of a stride-1 `same` convolution with an odd kernel as a plain convolution
- * with the flipped kernel (identical to `conv2dTranspose`, and a fast XNNPACK conv on wasm).
- * Returns undefined when the convolution is not of that kind.
- */
-export function sameConvTranspose(
-  dy: Tensor4D,
-  kernel: Tensor,
-  strides: readonly [number, number],
-  padding: string,
-): Tensor4D | undefined {
-  const [kh = 0, kw = 0] = kernel.shape;
-  if (strides[0] !== 1 || strides[1] !== 1 || padding !== "same" || kh % 2 !== 1 || kw % 2 !== 1) {
-    return undefined;
-  }
-  return conv2d(dy, flippedKernel(kernel));
 }

@@ -17,7 +17,7 @@
  * @module
  */
 import { explainMany, sessionOf } from "../core/explain.ts";
-import type { PreprocessPreset } from "../core/image.ts";
+import type { PreprocessPreset } from "../io/mod.ts";
 import type { Registry } from "../core/registry.ts";
 import type { Session } from "../core/session.ts";
 import { tf } from "../core/tensor.ts";

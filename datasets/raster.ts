@@ -3,7 +3,7 @@
  *
  * Geometry: the image is resized to the model input non-uniformly (`sx = w / W`,
  * `sy = h / H`, aspect not kept), and source pixel `j` covers the interval `[j, j + 1)`,
- * which is what the resize in `core/image.ts` assumes. A model pixel `(x, y)` belongs to
+ * which is what the resize in `io/resample.ts` assumes. A model pixel `(x, y)` belongs to
  * an object when its **centre** `(x + 0.5, y + 0.5)`, mapped back to the source image
  * `((x + 0.5) / sx, (y + 0.5) / sy)`, lies inside the object:
  *

@@ -18,7 +18,7 @@ import {
   type PreprocessPreset,
   type Rgba8Image,
   toModelInput,
-} from "../core/image.ts";
+} from "../io/mod.ts";
 import type { EvalSample } from "../metrics/evaluate.ts";
 import { DatasetError } from "./errors.ts";
 import type { EvalPair } from "./pairs.ts";

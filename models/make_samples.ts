@@ -8,7 +8,7 @@
  * @module
  */
 
-import { encodePng } from "../core/image.ts";
+import { encodePng } from "../io/mod.ts";
 import { generateScene, type Scene } from "./scenes.ts";
 
 /** Seeds of the sample scenes (seed mod 10 is the class, so these are classes 0..7). */

@@ -8,14 +8,14 @@
  *
  * Everything is reproducible from `--seed`: the scenes come from fixed seed ranges, the
  * initialisers are seeded and the epoch shuffles use the generator's own PRNG. Training runs on
- * the wasm backend (see `core/backend.ts`) , whose missing and slow kernels are registered by
- * `core/_wasm_kernels.ts`.
+ * the wasm backend (see `backend/init.ts`), whose missing and slow kernels are registered by
+ * `backend/_wasm_kernels.ts`.
  *
  * @module
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { buildShapesResnet, buildShapesVgg, INPUT_SIZE, NUM_CLASSES } from "./architectures.ts";
 import { CLASS_DESCRIPTIONS, CLASS_NAMES, generateScene, makeRng } from "./scenes.ts";
 

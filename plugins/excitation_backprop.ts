@@ -69,17 +69,8 @@ import type { LayerNode, ModelGraph } from "../core/graph.ts";
 import { checkLayer, trunkNodes } from "../core/graph.ts";
 import { depthwiseAsDense, dilatedKernel, type Op, unbroadcast } from "../core/layer_ops.ts";
 import type { BackwardRule, Pass, RuleContext } from "../core/session.ts";
-import {
-  conv2d,
-  derivedWeight,
-  matMulTransposeB,
-  sameConvTranspose,
-  type Tensor,
-  type Tensor2D,
-  type Tensor3D,
-  type Tensor4D,
-  tf,
-} from "../core/tensor.ts";
+import { conv2d, derivedWeight, matMulTransposeB, sameConvTranspose } from "../backend/ops.ts";
+import { type Tensor, type Tensor2D, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
   type OptionSpecs,

@@ -20,7 +20,7 @@
  * @module
  */
 
-import { resampleRows, resizeRgba8, type Rgba8Image, type Rgba8Source } from "../core/image.ts";
+import { resampleRows, resizeRgba8, type Rgba8Image, type Rgba8Source } from "../io/mod.ts";
 import { colormapIndex, colormapLut, type ColormapName } from "./colormap.ts";
 import { drawText, GLYPH_H, textWidth } from "./_font.ts";
 

@@ -6,8 +6,8 @@
  * @module
  */
 import { createRequire } from "node:module";
-import { encodePng } from "../core/image.ts";
-import { encodeNpy } from "../core/npy.ts";
+import { encodePng } from "../io/mod.ts";
+import { encodeNpy } from "../io/npy.ts";
 import { rawPng } from "./_png.ts";
 
 export { rawPng };

@@ -1,5 +1,5 @@
 /**
- * Test-only PNG writer, independent of `core/image.ts` (the decoder under test): CRC, chunks,
+ * Test-only PNG writer, independent of `io/png.ts` (the decoder under test): CRC, chunks,
  * zlib and a raw-sample encoder for any colour type and bit depth.
  *
  * @module

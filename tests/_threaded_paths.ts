@@ -6,8 +6,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { setWinograd } from "../core/backend.ts";
-import { conv2d, matMulTransposeB, maxPoolInputGrad, sameConvTranspose } from "../core/tensor.ts";
+import { setWinograd } from "../backend/mod.ts";
+import { conv2d, matMulTransposeB, sameConvTranspose } from "../backend/ops.ts";
+import { maxPoolInputGrad } from "../core/tensor.ts";
 
 async function digest(t: tf.Tensor): Promise<string> {
   const v = (await t.data()) as Float32Array;

@@ -9,7 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import process from "node:process";
-import { exitProcess, initBackend } from "../core/backend.ts";
+import { exitProcess, initBackend } from "../backend/mod.ts";
 import { threadedPathDigests } from "./_threaded_paths.ts";
 
 const requested = Number(Deno.args[0] ?? "2");

@@ -1,4 +1,4 @@
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { tf } from "../core/tensor.ts";
 import { type Arch, buildArchModel, portableInitializer } from "../conformance/arch_model.ts";

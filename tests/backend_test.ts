@@ -1,6 +1,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "./_assert.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
+import { FIRST_MAX_POOL_GRAD, maxPoolInputGrad } from "../core/tensor.ts";
 import { threadedPathDigests } from "./_threaded_paths.ts";
 
 type Pad = "same" | "valid";
@@ -58,6 +59,37 @@ Deno.test("initBackend wasm, 1 thread, SIMD; idempotent", async () => {
   assertEquals(await initBackend({ backend: "wasm", threads: 2 }), info);
   assertEquals(await initBackend({ backend: "cpu" }), { backend: "cpu", threads: 1, simd: false });
   assertEquals(await initBackend({ threads: 1 }), info);
+});
+
+/** maxPoolInputGrad on the active backend: the kernels it ran and its values; frees all. */
+async function firstMaxPoolGrad(): Promise<{ kernels: string[]; values: number[] }> {
+  const before = tf.memory().numTensors;
+  // Ties in every window: the first maximum must take the gradient.
+  const x = tf.tensor4d([1, 1, 0, 2, 1, 1, 2, 2, 3, 0, 3, 3, 0, 0, 3, 0], [1, 4, 4, 1]);
+  const dy = tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]);
+  const p = await tf.profile(() => maxPoolInputGrad(x, dy, [2, 2], [2, 2], "valid"));
+  const values = Array.from((p.result as tf.Tensor).dataSync());
+  tf.dispose([x, dy, p.result as tf.Tensor]);
+  assertEquals(tf.memory().numTensors, before, "no tensor left behind");
+  return { kernels: p.kernelNames, values };
+}
+
+Deno.test("maxPoolInputGrad runs the kernel the backend registers on wasm, the portable path on cpu, same values", async () => {
+  await initBackend({ backend: "wasm", threads: 1 });
+  assert(tf.getKernel(FIRST_MAX_POOL_GRAD, "wasm") != null, "the backend registered the kernel");
+  assert(tf.getKernel(FIRST_MAX_POOL_GRAD, "cpu") == null);
+  const wasm = await firstMaxPoolGrad();
+  assert(wasm.kernels.includes(FIRST_MAX_POOL_GRAD), wasm.kernels.join(","));
+  await tf.setBackend("cpu");
+  let cpu: { kernels: string[]; values: number[] };
+  try {
+    cpu = await firstMaxPoolGrad();
+  } finally {
+    await tf.setBackend("wasm");
+  }
+  assert(!cpu.kernels.includes(FIRST_MAX_POOL_GRAD), "cpu takes the portable path");
+  assertEquals(wasm.values, [1, 0, 0, 2, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
+  assertEquals(cpu.values, wasm.values);
 });
 
 Deno.test("MaxPoolGrad on wasm equals tfjs-cpu exactly", async () => {

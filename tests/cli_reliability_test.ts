@@ -11,7 +11,7 @@ import { outputStem, stemCollisions } from "../cli/_output.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL, rgbaPng } from "./_cli_corpus.ts";
 import { type CliResult, gradual, ROOT } from "./_cli_run.ts";
-import { encodePng } from "../core/image.ts";
+import { encodePng } from "../io/mod.ts";
 
 const M = ["--model", FIXTURE_MODEL, "--preprocess", "imagenet", "--backend", "cpu"];
 

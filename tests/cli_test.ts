@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { decodeNpy } from "../core/npy.ts";
+import { decodeNpy } from "../io/npy.ts";
 import denoJson from "../deno.json" with { type: "json" };
 import { assert, assertEquals } from "./_assert.ts";
 import { type Corpus, FIXTURE_MODEL, makeCorpus, pngSize } from "./_cli_corpus.ts";

@@ -1,4 +1,4 @@
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain } from "../core/explain.ts";
 import { ModelSession } from "../core/session.ts";
 import { tf } from "../core/tensor.ts";

@@ -1,4 +1,4 @@
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, explainMany, sessionOf } from "../core/explain.ts";
 import { loadLayersModel, ModelLoadError } from "../core/model_io.ts";
 import { Registry, registry } from "../core/registry.ts";

@@ -6,8 +6,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "../plugins/mod.ts";
-import { initBackend } from "../core/backend.ts";
-import { decodeImageRgba8, encodePng, toModelInput } from "../core/image.ts";
+import { initBackend } from "../backend/mod.ts";
+import { decodeImageRgba8, encodePng, toModelInput } from "../io/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { formatError } from "../cli/_errors.ts";
 import { evalCommand } from "../cli/eval.ts";

@@ -5,8 +5,8 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "../plugins/mod.ts";
-import { initBackend } from "../core/backend.ts";
-import { encodePng } from "../core/image.ts";
+import { initBackend } from "../backend/mod.ts";
+import { encodePng } from "../io/mod.ts";
 import { formatError } from "../cli/_errors.ts";
 import { evalCommand } from "../cli/eval.ts";
 import { CLASS_NAMES, generateScene } from "../models/scenes.ts";

@@ -3,7 +3,7 @@
  * gradual extrapolation of c-EB, mass conservation, the residual share rule, errors, leaks,
  * and the wasm backend.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, type Explanation, sessionOf } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { tf } from "../core/tensor.ts";

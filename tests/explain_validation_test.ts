@@ -7,7 +7,7 @@
  * @module
  */
 import "../plugins/mod.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, explainMany } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { PluginError, registry } from "../core/registry.ts";

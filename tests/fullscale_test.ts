@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { getWinograd, initBackend, setWinograd } from "../core/backend.ts";
+import { getWinograd, initBackend, setWinograd } from "../backend/mod.ts";
 import { maxPoolInputGrad, type Tensor, type Tensor4D, tf } from "../core/tensor.ts";
 import type { RuleContext } from "../core/session.ts";
 import { ModelSession } from "../core/session.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { readGraph } from "../core/graph.ts";
 import { loadLayersModel } from "../core/model_io.ts";

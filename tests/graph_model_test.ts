@@ -7,7 +7,7 @@
  * through it, every registered method x extrapolator runs on them, and the rule-based
  * methods equal the same methods on the LayersModel with the same weights.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { createSession } from "../core/frontends/mod.ts";
 import { loadGraphModel, loadLayersModel, modelFormat } from "../core/model_io.ts";

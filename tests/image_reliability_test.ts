@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { decodeImage, decodeImageRgba8, ImageError, readJpegHeader } from "../core/image.ts";
+import { decodeImage, decodeImageRgba8, ImageError, readJpegHeader } from "../io/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { app14, dcJpeg, exifOrientation } from "./_jpeg.ts";
 import { chunk, concat, deflate } from "./_png.ts";

@@ -1,4 +1,4 @@
-// Tests of core/image.ts, core/npy.ts, render/colormap.ts and render/compose.ts.
+// Tests of io/ (codecs, resampling, preprocessing, NPY), render/colormap.ts and render/compose.ts.
 // Every input is built in code: PNGs by the small reference encoder below (all colour types,
 // bit depths, filters, Adam7, split IDAT) and JPEGs by imagescript's WebAssembly encoder.
 
@@ -19,8 +19,8 @@ import {
   resizeRgba8ToRgb,
   rgba8ToRgb,
   toModelInput,
-} from "../core/image.ts";
-import { decodeNpy, encodeNpy, NpyError } from "../core/npy.ts";
+} from "../io/mod.ts";
+import { decodeNpy, encodeNpy, NpyError } from "../io/npy.ts";
 import { applyColormap, colormapLut, COLORMAPS } from "../render/colormap.ts";
 import { figure, fitTitle, heatmapRgba, overlay } from "../render/compose.ts";
 

@@ -5,7 +5,7 @@
  * call). RSS is printed, not asserted (wasm memory grows to its high-water mark and never
  * shrinks; only a runaway growth fails).
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explainMany, type ExplainRequest } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { registry } from "../core/registry.ts";

@@ -5,7 +5,7 @@
  * gradients: conformance with the reference fixtures, IG completeness, SmoothGrad
  * determinism, the gradual extrapolator on every method, and tensor bookkeeping.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, postprocess, sessionOf } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";

@@ -4,11 +4,11 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "../plugins/mod.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain } from "../core/explain.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { Tensor4D } from "../core/tensor.ts";
-import { preprocess } from "../core/image.ts";
+import { preprocess } from "../io/mod.ts";
 import { registry } from "../core/registry.ts";
 import { generateScene } from "../models/scenes.ts";
 import { EVAL_SEED_START, evalCommand } from "../cli/eval.ts";

@@ -4,7 +4,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { BUILTIN_MODEL_NAMES, builtinModel } from "../models/builtin.ts";
 import { CLASS_NAMES, generateBatch, generateScene } from "../models/scenes.ts";
 

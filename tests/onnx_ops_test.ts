@@ -8,7 +8,7 @@
  * regular files, sizes checked first), weights as typed fields and float16, and in-memory
  * external data (the playground).
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { createSession, loadOnnxModel, onnxFromBytes, OnnxModel } from "../core/frontends/mod.ts";
 import type { Constant } from "../core/frontends/onnx_model.ts";
 import { foldConstant } from "../core/frontends/onnx_const.ts";

@@ -4,11 +4,11 @@
  * map, guided backprop differs from the plain gradient, unsupported ops fail in one line,
  * and no tensor is left behind.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { createSession, loadOnnxModel, OnnxModel } from "../core/frontends/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";
-import { encodeNpy } from "../core/npy.ts";
+import { encodeNpy } from "../io/npy.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import "../plugins/mod.ts";

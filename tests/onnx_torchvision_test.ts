@@ -6,11 +6,11 @@
  * a finite, non-constant map and leaves no tensor behind. Each model loads as the CLI loads
  * it (`loadOnnxModel` on the `.onnx` path), and runs through `explain`.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain } from "../core/explain.ts";
 import { createSession, loadOnnxModel } from "../core/frontends/mod.ts";
 import type { ModelSession } from "../core/session.ts";
-import { encodePng } from "../core/image.ts";
+import { encodePng } from "../io/mod.ts";
 import { registry } from "../core/registry.ts";
 import { type Tensor4D, tf } from "../core/tensor.ts";
 import { BUILTIN_LABELS } from "../models/labels/mod.ts";

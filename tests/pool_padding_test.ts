@@ -1,4 +1,4 @@
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { pytorchPoolPadding } from "../core/pool_padding.ts";
 import { ModelSession } from "../core/session.ts";
 import { readGraph } from "../core/graph.ts";

@@ -16,9 +16,9 @@
  * The server's own checks (headers, types, refused paths) run without a browser.
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explainMany } from "../core/explain.ts";
-import { prepareInput, type PreprocessPreset } from "../core/image.ts";
+import { prepareInput, type PreprocessPreset } from "../io/mod.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import { tf } from "../core/tensor.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
@@ -95,7 +95,7 @@ Deno.test("playground server: isolation headers, content types, refused paths", 
   for (
     const bad of [
       "/deno.json",
-      "/core/backend.ts",
+      "/backend/mod.ts",
       "/web/app.ts",
       "/web/%2e%2e/deno.json",
       "/models/%2E%2E/deno.json",

@@ -1,8 +1,8 @@
 import * as tf from "@tensorflow/tfjs";
 import { assert, assertEquals } from "./_assert.ts";
-import { getWinograd, initBackend, setWinograd } from "../core/backend.ts";
-import { winogradApplies } from "../core/_winograd.ts";
-import { conv2d, derivedWeight, flippedKernel } from "../core/tensor.ts";
+import { getWinograd, initBackend, setWinograd } from "../backend/mod.ts";
+import { winogradApplies } from "../backend/_winograd.ts";
+import { conv2d, derivedWeight, flippedKernel } from "../backend/ops.ts";
 import { ModelSession } from "../core/session.ts";
 import { explain } from "../mod.ts";
 
@@ -60,7 +60,7 @@ Deno.test("winograd: equals the direct convolution (odd sizes, batches, padding 
     const k = tf.tidy(() => rand([3, 3, ci, co], 97 + i).mul(Math.sqrt(3 / (9 * ci))));
     const direct = tf.conv2d(x, k as tf.Tensor4D, 1, "same");
     const fast = withMode("all", () => {
-      assert(winogradApplies(x, k, [1, 1], "same", [1, 1]), `case ${i} takes the path`);
+      assert(winogradApplies(x, k, [1, 1], "same", [1, 1], "all"), `case ${i} takes the path`);
       return conv2d(x, k);
     });
     assertEquals(fast.shape, direct.shape);
@@ -79,7 +79,11 @@ Deno.test("winograd: only where it applies; off and non-wasm use the direct conv
   const yes = (kk: tf.Tensor, s: [number, number] = [1, 1], p = "same", d: [number, number] = [
     1,
     1,
-  ]) => winogradApplies(x, kk, s, p, d);
+  ]) => {
+    // As conv2d asks: "off" never does.
+    const m = getWinograd();
+    return m !== "off" && winogradApplies(x, kk, s, p, d, m);
+  };
   withMode("auto", () => {
     assert(yes(k));
     assert(!yes(wide), "auto keeps the memory of 512x512 kernels' transforms off");

@@ -5,13 +5,13 @@
  * passes the gradient summed over the broadcast axes, nested models are flattened and
  * addressable, and an all-zero map stays finite through `gradual` and is reported empty.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { KERAS_ACTIVATIONS, KerasNormalization } from "../core/keras_layers.ts";
 import { activationOp, dilatedKernel, mergeOp } from "../core/layer_ops.ts";
 import { loadLayersModel } from "../core/model_io.ts";
 import type { ModelSession } from "../core/session.ts";
-import { preprocess, PREPROCESS_PRESETS } from "../core/image.ts";
+import { preprocess, PREPROCESS_PRESETS } from "../io/mod.ts";
 import { tf } from "../core/tensor.ts";
 import { PLUGIN_API_VERSION, type SaliencyMethod } from "../core/types.ts";
 import "../plugins/mod.ts";

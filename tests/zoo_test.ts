@@ -9,7 +9,7 @@
  * use the input (or a padding / rescaling of it) and no tensor leaks. The README
  * compatibility table is printed from the same sweep by `deno task zoo:table`.
  */
-import { initBackend } from "../core/backend.ts";
+import { initBackend } from "../backend/mod.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { ZOO } from "./zoo/models.ts";
 import { type ModelReport, sweepModel } from "./zoo/sweep.ts";

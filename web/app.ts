@@ -16,7 +16,7 @@
  * @module
  */
 /// <reference lib="dom" />
-import { encodePng, type Rgba8Image } from "../core/image.ts";
+import { encodePng, type Rgba8Image } from "../io/mod.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { figure, overlay } from "../render/compose.ts";
 import {

@@ -9,7 +9,7 @@
 /** Backends the playground can start in the worker. */
 export type PlaygroundBackend = "wasm" | "webgl" | "webgpu" | "cpu";
 
-/** Input scaling of a model (the presets of `core/image.ts`). */
+/** Input scaling of a model (the presets of `io/preprocess.ts`). */
 export type PlaygroundPreprocess = "imagenet" | "unit" | "symmetric" | "caffe" | "none";
 
 /** A model the server offers (from `/api/catalog.json`). */

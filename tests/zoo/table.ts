@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { initBackend } from "../../core/backend.ts";
+import { initBackend } from "../../backend/mod.ts";
 import { ZOO } from "./models.ts";
 import { compatibilityTable, type ModelReport, sweepModel } from "./sweep.ts";
 

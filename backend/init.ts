@@ -16,9 +16,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as wasm from "@tensorflow/tfjs-backend-wasm";
 import { registerWasmKernels } from "./_wasm_kernels.ts";
-import { setWinograd, type WinogradMode } from "./_winograd.ts";
-
-export { getWinograd, setWinograd, type WinogradMode } from "./_winograd.ts";
+import { setWinograd, type WinogradMode } from "./ops.ts";
 
 registerWasmKernels();
 

@@ -21,7 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { HeapBackend } from "./_wasm_kernels.ts";
+import type { HeapBackend } from "./_heap.ts";
 
 type Tensor = tf.Tensor;
 type Tensor2D = tf.Tensor2D;
@@ -88,49 +88,17 @@ function transforms(): Transforms {
 }
 
 /**
- * When 3x3 convolutions take the Winograd path on wasm. Its rounding error is about 1e-5 of
- * a layer's LARGEST output, not of each output, and it differs from position to position
- * within a 4x4 tile, so it breaks exact ties (constant image regions give equal activations,
- * which max-pool gradients route to the first maximum): on the paper's VGG16 with a flat
- * black background, `"auto"` moves input-gradient maps by up to 65 % of their maximum (Grad-CAM
- * by 1e-6). Hence the default is `"off"`; the other modes are opt-in speed for methods whose
- * maps average such effects away (Grad-CAM). Each kernel on the path keeps a cached transform
- * of 8x its bytes (4x for the 36 transformed kernels, as much again for XNNPACK's packed
- * copies):
- * - `"off"` (default): never; every convolution is the direct one.
- * - `"auto"`: the model's kernels of 128x256 to 256x256 channels (VGG16's 56x56 block: +40 MB),
- *   where the gain per byte is best (its 512-channel kernels would add 400 MB).
- * - `"all"`: wherever it pays; fastest.
- *
- * Weights marked `exact` (`DerivedWeightOptions.exact` in `tensor.ts`: excitation backprop's
- * positive kernels and their flipped versions) never take the path, in any mode: EB divides
- * by each output.
- *
- * In `"auto"` and `"all"` the cached transforms total at most 1 GiB (the wasm heap ends at
- * 4 GiB); convolutions past that budget stay direct.
+ * Which convolutions the path may take (the public `WinogradMode` less `"off"`, which never
+ * asks): `"auto"` only kernels of 128x256 to 256x256 channels, `"all"` every one it pays for.
  */
-export type WinogradMode = "auto" | "all" | "off";
-
-let mode: WinogradMode = "off";
-
-/** Sets when convolutions take the Winograd path (see {@link WinogradMode}). */
-export function setWinograd(m: WinogradMode): void {
-  if (m !== "auto" && m !== "all" && m !== "off") {
-    throw new Error(`setWinograd: mode must be auto, all or off, got '${m}'`);
-  }
-  mode = m;
-}
-
-/** The current {@link WinogradMode}. */
-export function getWinograd(): WinogradMode {
-  return mode;
-}
+export type WinogradScope = "auto" | "all";
 
 /** Kernels whose transforms are cached, for the budget. */
 const onPath = new Set<Tensor>();
 const BUDGET_BYTES = 2 ** 30;
 
-/** Bytes a kernel's cached transform keeps (see {@link WinogradMode}). */
+/** Bytes a kernel's cached transform keeps: 4x its bytes for the 36 transformed kernels, as
+ * much again for XNNPACK's packed copies. */
 function cost(kernel: Tensor): number {
   return 8 * 4 * kernel.size;
 }
@@ -153,9 +121,9 @@ function admit(kernel: Tensor): boolean {
  * dilation 1, `same` padding, no gradient tape recording, at least 4x4 pixels, channels wide
  * enough that the matrix products outweigh the transforms (`Cin*Cout/(Cin+Cout) >= 48`; on
  * VGG16, 64->64 at 224x224 gains nothing, 128->128 at 112x112 1.5x, 256->256 at 56x56 2.3x,
- * 512->512 at 28x28 2.8x on one thread), and the channels / memory budget of the
- * {@link WinogradMode}. A `true` answer admits the kernel to the budget: call it only for a
- * convolution about to run.
+ * 512->512 at 28x28 2.8x on one thread), and the channels of `scope` and the memory budget
+ * (cached transforms total at most 1 GiB). A `true` answer admits the kernel to the budget:
+ * call it only for a convolution about to run.
  */
 export function winogradApplies(
   x: Tensor,
@@ -163,8 +131,9 @@ export function winogradApplies(
   strides: readonly [number, number],
   padding: string,
   dilations: readonly [number, number],
+  scope: WinogradScope,
 ): boolean {
-  if (mode === "off" || tf.getBackend() !== "wasm") return false;
+  if (tf.getBackend() !== "wasm") return false;
   // Under tf.grad / tf.grads the direct op, whose gradient tfjs knows (the path's kernels have none).
   if (tf.engine().state.gradientDepth > 0) return false;
   if (x.rank !== 4 || x.dtype !== "float32" || kernel.rank !== 4) return false;
@@ -173,7 +142,7 @@ export function winogradApplies(
   if (strides[0] !== 1 || strides[1] !== 1 || dilations[0] !== 1 || dilations[1] !== 1) {
     return false;
   }
-  if (mode === "auto" && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
+  if (scope === "auto" && (ci * co > 256 * 256 || ci * co < 128 * 256)) return false;
   const [, h, w] = x.shape;
   return h >= 4 && w >= 4 && (ci * co) / (ci + co) >= 48 && admit(kernel);
 }

@@ -7,7 +7,9 @@
  *   (missing; needed to train DepthwiseConv2D / SeparableConv2D layers),
  * - `MaxPoolGrad` (present but wrong on ties, all-negative windows and
  *   all-zero multi-channel windows; replaced by one that matches tfjs-cpu
- *   bit for bit),
+ *   bit for bit; also registered as `GradualMaxPoolGradFirstMax`, the kernel that
+ *   `maxPoolInputGrad` in `core/tensor.ts` runs where a backend has it),
+ * - the Winograd data-movement kernels of `_winograd.ts`,
  * - `Conv2DBackpropInput` and `Tile` (present but plain scalar loops, 10x slower than the
  *   XNNPACK convolution and broadcasting add they are rebuilt from here; they dominated
  *   training steps and every transposed convolution of a backward pass).
@@ -21,23 +23,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Tensor4D } from "./tensor.ts";
+import { isHeapBackend } from "./_heap.ts";
 import { WINOGRAD_KERNELS } from "./_winograd.ts";
 
 type Pad = "valid" | "same" | number | tf.backend_util.ExplicitPadding;
 type Rounding = "floor" | "round" | "ceil" | undefined;
 
-/** The part of the wasm backend object that the JS kernels use. */
-export interface HeapBackend {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(info: tf.TensorInfo): tf.TypedArray;
-}
-
-function isHeapBackend(b: unknown): b is HeapBackend {
-  const o = b as Record<string, unknown> | null;
-  return o != null && typeof o.makeOutput === "function" &&
-    typeof o.typedArrayFromHeap === "function";
-}
+type Tensor4D = tf.Tensor4D;
 
 /** A kernel input by name; throws if absent. */
 function need(inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
@@ -414,17 +406,15 @@ const KERNELS: Array<[string, tf.KernelFunc]> = [
   ["DepthwiseConv2dNativeBackpropFilter", depthwiseBackpropFilter as unknown as tf.KernelFunc],
   ["DepthwiseConv2dNativeBackpropInput", depthwiseBackpropInput as unknown as tf.KernelFunc],
   ["MaxPoolGrad", maxPoolGrad as unknown as tf.KernelFunc],
+  // The same kernel under the name `maxPoolInputGrad` (core/tensor.ts, FIRST_MAX_POOL_GRAD)
+  // looks for: where it is registered, the core runs it instead of its portable path.
+  ["GradualMaxPoolGradFirstMax", maxPoolGrad as unknown as tf.KernelFunc],
   ["Conv2DBackpropInput", conv2DBackpropInput as unknown as tf.KernelFunc],
   ["Tile", tile as unknown as tf.KernelFunc],
   ...WINOGRAD_KERNELS,
 ];
 
 let registered = false;
-
-/** Whether {@link registerWasmKernels} has run (the corrected `MaxPoolGrad` is in place). */
-export function wasmKernelsRegistered(): boolean {
-  return registered;
-}
 
 /**
  * Registers (or replaces) the extra kernels for the `"wasm"` backend.
