@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { ExplainRequest } from "../core/explain.ts";
+import { type ExplainRequest, planRequests } from "../core/explain.ts";
 import type { ModelGraph } from "../core/graph.ts";
 import { describeOptions, shareOptions, validateRequests } from "../core/options.ts";
 import { registry } from "../core/registry.ts";
@@ -28,6 +28,14 @@ export interface RequestNames {
   readonly method: string;
   /** Extrapolator name (or alias), undefined for none. */
   readonly extrapolator?: string;
+  /** Whether the extrapolator is the command's default rather than asked for. */
+  readonly defaultExtrapolator?: boolean;
+}
+
+/** A request built from the command line. */
+export interface CliRequest extends ExplainRequest {
+  /** Whether its extrapolator is the command's default rather than asked for. */
+  readonly defaultExtrapolator?: boolean;
 }
 
 function table(rows: string[][]): string[] {
@@ -95,7 +103,7 @@ export function requestsWithOptions(
   requests: readonly RequestNames[],
   layer: string | undefined,
   opts: OptionFlags,
-): ExplainRequest[] {
+): CliRequest[] {
   const resolved = requests.map((r) => {
     try {
       return {
@@ -140,7 +148,7 @@ export function requestsWithOptions(
   } catch (e) {
     return usage(e);
   }
-  const out = requests.map((r, i): ExplainRequest => {
+  const out = requests.map((r, i): CliRequest => {
     const { method, extrapolator } = resolved[i];
     const { layer: ownLayer, ...methodOptions } = {
       ...sharedBy[methods.indexOf(method)],
@@ -159,6 +167,7 @@ export function requestsWithOptions(
       layer: l === undefined ? undefined : String(l),
       methodOptions,
       extrapolatorOptions: exOpts,
+      ...(r.defaultExtrapolator && r.extrapolator ? { defaultExtrapolator: true } : {}),
     };
   });
   try {
@@ -184,4 +193,48 @@ export function atInputResolution(graph: ModelGraph, layer: string | undefined):
   const [, h, w] = graph.inputShape;
   return node !== undefined && node.outputShape.length === 4 &&
     node.outputShape[1] === h && node.outputShape[2] === w && h !== null;
+}
+
+/**
+ * Leaves the command's default extrapolator off maps that are already at input resolution
+ * (an input-gradient method, a layer at the input's size): it would only reshape them, and
+ * silently. Says so through `note` for each such method; a requested extrapolator (`METHOD+E`,
+ * `--extrapolate E`) is always applied. Requests that become the same are run once.
+ *
+ * @param graph the model graph
+ * @param requests the requests (options already validated)
+ * @param note prints one line (silent with `--quiet`)
+ * @returns the requests to run
+ */
+export function withoutDefaultAtInput(
+  graph: ModelGraph,
+  requests: readonly CliRequest[],
+  note: (line: string) => void,
+): CliRequest[] {
+  const out: CliRequest[] = [];
+  const seen = new Set<string>();
+  for (const r of requests) {
+    let q = r;
+    if (r.defaultExtrapolator) {
+      const [plan] = planRequests(graph, [r]);
+      if (atInputResolution(graph, plan.layer)) {
+        note(
+          `gradual: note: ${plan.method.name} gives maps at input resolution ('${plan.layer}'): ` +
+            `the default extrapolator ${plan.extrapolator?.name} is not applied ` +
+            `(ask for it with --extrapolate or ${plan.method.name}+${plan.extrapolator?.name})`,
+        );
+        q = { ...r, extrapolator: undefined, extrapolatorOptions: {}, defaultExtrapolator: false };
+      }
+    }
+    const key = JSON.stringify([
+      q.method,
+      q.extrapolator ?? null,
+      q.layer ?? null,
+      q.methodOptions,
+    ]);
+    if (seen.has(key)) continue; // e.g. the method alone, once its default is dropped
+    seen.add(key);
+    out.push(q);
+  }
+  return out;
 }

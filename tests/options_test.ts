@@ -33,7 +33,11 @@ import { assert, assertEquals } from "./_assert.ts";
 import { FIXTURE_MODEL } from "./_cli_corpus.ts";
 import { ROOT } from "./_cli_run.ts";
 import { UsageError } from "../cli/_errors.ts";
-import { atInputResolution, requestsWithOptions } from "../cli/_plugin_options.ts";
+import {
+  atInputResolution,
+  requestsWithOptions,
+  withoutDefaultAtInput,
+} from "../cli/_plugin_options.ts";
 
 await initBackend({ backend: "wasm", threads: 1 });
 const model = await loadLayersModel(FIXTURE_MODEL);
@@ -370,6 +374,28 @@ Deno.test("--opt: shared keys go to the methods that take them, NAME.KEY to one,
     assert(msg.includes(needle), `'${msg}' lacks '${needle}'`);
   }
   const graph = sessionOf(model).graph;
+  // The default extrapolator is left off maps already at input resolution, and said so.
+  const notes: string[] = [];
+  const reqs = requestsWithOptions(
+    [
+      { method: "gradient", extrapolator: "gradual+", defaultExtrapolator: true },
+      { method: "gradient" },
+      { method: "grad-cam", extrapolator: "gradual+", defaultExtrapolator: true },
+      { method: "guided-backprop", extrapolator: "gradual+" },
+    ],
+    undefined,
+    none,
+  );
+  const kept = withoutDefaultAtInput(graph, reqs, (l) => notes.push(l));
+  assertEquals(kept.map((r) => [r.method, r.extrapolator]), [
+    ["gradient", undefined],
+    ["grad-cam", "gradual+"],
+    ["guided-backprop", "gradual+"], // asked for: applied
+  ]);
+  assertEquals(notes, [
+    `gradual: note: gradient gives maps at input resolution ('${graph.inputName}'): the default ` +
+    "extrapolator gradual+ is not applied (ask for it with --extrapolate or gradient+gradual+)",
+  ]);
   assert(atInputResolution(graph, graph.inputName));
   assert(!atInputResolution(graph, graph.defaultTargetLayer));
   assert(!atInputResolution(graph, undefined));
