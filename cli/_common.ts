@@ -1,6 +1,6 @@
 /**
- * What `explain` and `compare` share: their common flags, plugin loading, backend start,
- * model loading and method-request parsing.
+ * What the model-running commands share: the image commands' common flags, plugin loading,
+ * backend start, model loading and method-request parsing (used by `_runner.ts`).
  *
  * @module
  */
@@ -18,9 +18,12 @@ import {
   type LoadedModel,
   loadModel,
   parseInputSize,
+  parseTarget,
   resolveModelSpec,
 } from "./_model.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
+import type { TargetSpec } from "../core/targets.ts";
+import { parseShard, type Shard } from "./_files.ts";
 
 /** Flags every explaining command takes. */
 export const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
@@ -95,6 +98,10 @@ export interface CommonSettings {
   readonly quiet: boolean;
   /** Largest image accepted, in pixels. */
   readonly maxPixels: number;
+  /** The classes to explain (`--target`). */
+  readonly target: TargetSpec;
+  /** This run's share of the inputs (`--shard`), or all of them. */
+  readonly shard?: Shard;
 }
 
 /** Reads and checks the common flags (usage errors before any work). */
@@ -109,12 +116,6 @@ export function commonSettings(flags: FlagValues): CommonSettings {
       `unknown --preprocess '${pre}' (one of ${PREPROCESS_PRESETS.join(", ")})`,
     );
   }
-  const backend = stringFlag(flags, "backend", "wasm");
-  if (backend !== "wasm" && backend !== "cpu" && backend !== "webgpu") {
-    throw new UsageError(`--backend must be wasm, cpu or webgpu, got '${backend}'`);
-  }
-  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
-  winogradFlag(flags);
   return {
     out: stringFlag(flags, "out", "gradual-out"),
     colormap,
@@ -127,6 +128,8 @@ export function commonSettings(flags: FlagValues): CommonSettings {
       max: 0x3fffffff,
       integer: true,
     }),
+    target: parseTarget(stringFlag(flags, "target")),
+    shard: shardFlag(flags),
   };
 }
 
@@ -223,6 +226,22 @@ export async function loadPlugins(flags: FlagValues): Promise<void> {
   for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
 }
 
+/** `--shard K/N`, or undefined without it. */
+export function shardFlag(flags: FlagValues): Shard | undefined {
+  const spec = stringFlag(flags, "shard");
+  return spec === undefined ? undefined : parseShard(spec);
+}
+
+/** Checks `--backend`, `--threads` and `--winograd` (usage errors before any work). */
+export function backendFlags(flags: FlagValues): void {
+  const backend = stringFlag(flags, "backend", "wasm");
+  if (backend !== "wasm" && backend !== "cpu" && backend !== "webgpu") {
+    throw new UsageError(`--backend must be wasm, cpu or webgpu, got '${backend}'`);
+  }
+  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
+  winogradFlag(flags);
+}
+
 /** `--winograd`: off (default), auto or all. */
 export function winogradFlag(flags: FlagValues): WinogradMode {
   const w = stringFlag(flags, "winograd", "off");
@@ -234,19 +253,21 @@ export function winogradFlag(flags: FlagValues): WinogradMode {
 
 /**
  * Starts the tfjs backend named by `--backend` / `--threads` / `--winograd`. Without
- * `--threads`, the built-in models get 1 thread (they are too small to gain: the thread pool's
- * hand-offs cost more than they save) and other models all cores.
+ * `--threads`: with `allCores`, all cores (at most 8); otherwise the built-in models get 1
+ * thread (they are too small to gain: the thread pool's hand-offs cost more than they save)
+ * and other models all cores.
  */
-export async function startBackend(flags: FlagValues): Promise<void> {
+export async function startBackend(flags: FlagValues, allCores = false): Promise<void> {
   const backend = stringFlag(flags, "backend", "wasm") as "wasm" | "cpu" | "webgpu";
   const t = stringFlag(flags, "threads");
   const model = stringFlag(flags, "model", DEFAULT_MODEL);
   const builtin = Object.prototype.hasOwnProperty.call(BUILTIN_MODELS, model);
+  const cores = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
   tf.enableProdMode(); // no "install tfjs-node" banner and no debug checks in the CLI
   try {
     await initBackend({
       backend,
-      threads: t !== undefined ? Number(t) : builtin ? 1 : undefined,
+      threads: t !== undefined ? Number(t) : allCores ? cores : builtin ? 1 : undefined,
       winograd: winogradFlag(flags),
     });
   } catch (e) {

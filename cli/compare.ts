@@ -7,36 +7,14 @@
  */
 import { join } from "node:path";
 import { encodePng } from "../io/mod.ts";
-import { boolFlag, listFlag, numberFlag, parseFlags, stringFlag } from "./_args.ts";
-import { runBatches } from "./_batch.ts";
-import {
-  buildRequests,
-  COMMON_FLAGS,
-  COMMON_HELP,
-  commonSettings,
-  loadPlugins,
-  openModel,
-  parseOptions,
-  preprocessFor,
-  registered,
-  splitSpec,
-  startBackend,
-} from "./_common.ts";
-import { UsageError } from "./_errors.ts";
+import { listFlag, numberFlag } from "./_args.ts";
+import { COMMON_HELP, registered, splitSpec } from "./_common.ts";
+import { FileError, UsageError } from "./_errors.ts";
 import { explanationFigure } from "./_figure.ts";
-import { applyShard, discover, parseShard, skippedNotes } from "./_files.ts";
+import { imageCommand } from "./_image_command.ts";
 import { originalOf } from "./_inputs.ts";
-import { parseTarget, validateRun } from "./_model.ts";
-import {
-  listNames,
-  nonFiniteProblem,
-  outputStem,
-  prepareOutDir,
-  reportDiscovery,
-  writeFileAtomic,
-} from "./_output.ts";
-import { FileError } from "./_errors.ts";
-import { Progress } from "./_progress.ts";
+import { nonFiniteProblem, outputStem, writeFileAtomic } from "./_output.ts";
+import { runCommand } from "./_runner.ts";
 
 /** The paper's figure columns. */
 export const DEFAULT_COMPARE_METHODS = "grad-cam,grad-cam+gradual,c-eb,c-eb+gradual";
@@ -63,7 +41,6 @@ Examples:
 `;
 
 const FLAGS = {
-  ...COMMON_FLAGS,
   methods: { type: "string", multiple: true },
   "panel-height": { type: "string" },
 } as const;
@@ -84,80 +61,45 @@ function availableMethods(specs: readonly string[], warn: (s: string) => void): 
   });
 }
 
+/** `compare`'s own settings. */
+interface CompareSettings {
+  /** Panel height in pixels (`--panel-height`). */
+  readonly panelHeight: number;
+  /** Method specs (`--methods`). */
+  readonly specs: string[];
+}
+
+/** `gradual compare` for the runner. */
+const COMPARE = imageCommand<CompareSettings>({
+  name: "compare",
+  help: COMPARE_HELP,
+  flags: FLAGS,
+  settings: (flags) => ({
+    panelHeight: numberFlag(flags, "panel-height", 224, { min: 16, max: 4096, integer: true }),
+    specs: listFlag(flags, "methods"),
+  }),
+  select(own, warn) {
+    const specs = own.specs.length ? own.specs : DEFAULT_COMPARE_METHODS.split(",");
+    const methods = availableMethods(specs, warn);
+    if (methods.length === 0) throw new UsageError("none of the --methods is registered");
+    return { methods, extrapolators: ["none"] };
+  },
+  done: (_ctx, names) => (f) => names.has(`${outputStem(f)}.compare.png`),
+  async handle(ctx, x, results) {
+    const failures = results.flat().map(nonFiniteProblem).filter((p) => p !== undefined);
+    if (failures.length > 0) throw new FileError(x.file, `${failures.join("; ")}; no figure`);
+    const { own, common } = ctx.settings;
+    const fig = explanationFigure(await originalOf(x), results.flat(), {
+      colormap: common.colormap,
+      alpha: common.alpha,
+      panelHeight: own.panelHeight,
+    });
+    const path = join(common.out, `${outputStem(x.file)}.compare.png`);
+    await writeFileAtomic(path, await encodePng(fig.width, fig.height, fig.data));
+  },
+});
+
 /** Runs `gradual compare`; returns the exit status. */
-export async function runCompare(argv: readonly string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, FLAGS);
-  if (boolFlag(flags, "help")) {
-    console.log(COMPARE_HELP);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    throw new UsageError("compare needs images, folders or globs (see 'gradual compare --help')");
-  }
-  const common = commonSettings(flags);
-  const panelHeight = numberFlag(flags, "panel-height", 224, { min: 16, max: 4096, integer: true });
-  const shardSpec = stringFlag(flags, "shard");
-  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
-  const target = parseTarget(stringFlag(flags, "target"));
-  const specs = listFlag(flags, "methods");
-  const found = await discover(positionals, undefined, { exclude: common.out });
-  const files = applyShard(found.files, shard);
-  if (!reportDiscovery(found, files, common.quiet)) return 1;
-
-  await loadPlugins(flags);
-  const methods = availableMethods(
-    specs.length ? specs : DEFAULT_COMPARE_METHODS.split(","),
-    (w) => {
-      if (!common.quiet) console.error(w);
-    },
-  );
-  if (methods.length === 0) throw new UsageError("none of the --methods is registered");
-  const requests = buildRequests(
-    methods,
-    ["none"],
-    stringFlag(flags, "layer"),
-    parseOptions(flags),
-  );
-  await startBackend(flags);
-  const model = await openModel(flags, common.quiet);
-  try {
-    validateRun(model, requests, target);
-    await prepareOutDir(common.out);
-
-    let todo = files;
-    if (boolFlag(flags, "skip-existing")) {
-      const names = await listNames(common.out);
-      todo = files.filter((f) => !names.has(`${outputStem(f)}.compare.png`));
-    }
-    const progress = new Progress({ quiet: common.quiet });
-    progress.start(todo.length + found.problems.length);
-    for (const p of found.problems) {
-      progress.line(`gradual: ${p.file}: ${p.problem}`);
-      progress.tick(p.file, false);
-    }
-    await runBatches({
-      model,
-      requests,
-      target,
-      preprocess: preprocessFor(common, model),
-      batch: common.batch,
-      maxPixels: common.maxPixels,
-      progress,
-      handle: async (x, results) => {
-        const failures = results.flat().map(nonFiniteProblem).filter((p) => p !== undefined);
-        if (failures.length > 0) throw new FileError(x.file, `${failures.join("; ")}; no figure`);
-        const fig = explanationFigure(await originalOf(x), results.flat(), {
-          colormap: common.colormap,
-          alpha: common.alpha,
-          panelHeight,
-        });
-        const path = join(common.out, `${outputStem(x.file)}.compare.png`);
-        await writeFileAtomic(path, await encodePng(fig.width, fig.height, fig.data));
-      },
-    }, todo);
-    progress.finish("image", common.out, files.length - todo.length, skippedNotes(found));
-    return progress.failed > 0 ? 1 : 0;
-  } finally {
-    model.dispose();
-  }
+export function runCompare(argv: readonly string[]): Promise<number> {
+  return runCommand(COMPARE, argv);
 }

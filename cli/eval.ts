@@ -52,28 +52,12 @@ import {
   formatEvalTable,
   type InsertionStart,
 } from "../metrics/mod.ts";
-import { parseShard } from "./_files.ts";
+import type { Shard } from "./_files.ts";
 import { CLASS_NAMES, generateScene } from "../models/scenes.ts";
-import {
-  boolFlag,
-  type FlagValues,
-  listFlag,
-  numberFlag,
-  parseFlags,
-  stringFlag,
-} from "./_args.ts";
-import {
-  buildRequests,
-  loadPlugins,
-  openModel,
-  parseOptions,
-  registered,
-  startBackend,
-  winogradFlag,
-} from "./_common.ts";
+import { boolFlag, type FlagValues, listFlag, numberFlag, stringFlag } from "./_args.ts";
+import { registered, shardFlag } from "./_common.ts";
 import { FileError, UsageError } from "./_errors.ts";
-import { type LoadedModel, validateRun } from "./_model.ts";
-import { Progress } from "./_progress.ts";
+import { type Command, runCommand, type RunContext } from "./_runner.ts";
 
 /** First seed of the evaluation scenes (see the module documentation). */
 export const EVAL_SEED_START = 4_000_000;
@@ -278,27 +262,92 @@ export function* heldOutScenes(
  * @param argv the arguments after `eval`
  * @returns the exit status
  */
-export async function evalCommand(argv: readonly string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, FLAGS);
-  if (boolFlag(flags, "help")) {
-    console.log(EVAL_HELP);
-    return 0;
-  }
-  if (boolFlag(flags, "merge")) return await mergeCommand(flags, positionals);
-  if (positionals.length > 0) {
-    throw new UsageError(`eval takes no arguments, got '${positionals[0]}'`);
-  }
-  const dataset = stringFlag(flags, "dataset");
-  if (dataset === undefined) {
-    const stray = DATASET_ONLY.find((f) => flags[f] !== undefined);
-    if (stray) throw new UsageError(`--${stray} needs --dataset`);
-  } else return await datasetEvalCommand(flags, dataset);
+export function evalCommand(argv: readonly string[]): Promise<number> {
+  return runCommand(EVAL, argv);
+}
+
+/** What both `eval` modes read from the flags. */
+interface EvalSettings {
+  /** Images per model call when scoring deletion/insertion. */
+  readonly batch: number;
+  /** `--preprocess`, or the model's. */
+  readonly pre: PreprocessPreset | undefined;
+  /** Method names (`--methods`). */
+  readonly methods: string[];
+  /** Extrapolators (`--extrapolate`, `none` for none). */
+  readonly extrapolators: string[];
+  /** Whether to print JSON. */
+  readonly json: boolean;
+  /** The metric options. */
+  readonly metric: MetricFlags;
+  /** Held-out scenes or a dataset, with that mode's settings. */
+  readonly mode: SceneSettings | DatasetSettings;
+}
+
+/** `gradual eval` for the runner: scenes, `--dataset` or (without a model) `--merge`. */
+const EVAL: Command<EvalSettings> = {
+  help: EVAL_HELP,
+  flags: FLAGS,
+  // eval's forward passes are batches of `--batch` images: worth all cores, even for the
+  // small built-in models (for which explain and compare default to one thread).
+  allCores: true,
+  async prepare(flags, positionals) {
+    if (boolFlag(flags, "merge")) return await mergeCommand(flags, positionals);
+    if (positionals.length > 0) {
+      throw new UsageError(`eval takes no arguments, got '${positionals[0]}'`);
+    }
+    const dataset = stringFlag(flags, "dataset");
+    if (dataset === undefined) {
+      const stray = DATASET_ONLY.find((f) => flags[f] !== undefined);
+      if (stray) throw new UsageError(`--${stray} needs --dataset`);
+    }
+    const mode = dataset === undefined ? sceneSettings(flags) : datasetSettings(flags, dataset);
+    return { ...runSettings(flags), metric: metricFlags(flags), mode };
+  },
+  select(s) {
+    for (const m of s.methods) {
+      if (m.includes("+") && !registered("method", m)) {
+        throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
+      }
+    }
+    return { methods: s.methods, extrapolators: s.extrapolators, target: 0 };
+  },
+  run(ctx) {
+    const mode = ctx.settings.mode;
+    return mode.kind === "scenes" ? evalScenes(ctx, mode) : evalDataset(ctx, mode);
+  },
+};
+
+/** The held-out scenes' settings. */
+interface SceneSettings {
+  readonly kind: "scenes";
+  /** Number of scenes. */
+  readonly n: number;
+  /** Scene block and bootstrap seed. */
+  readonly seed: number;
+  /** Deletion/insertion steps. */
+  readonly steps: number;
+  /** Scenes with deletion/insertion curves. */
+  readonly curveN: number;
+}
+
+/** `--n`, `--seed`, `--steps`, `--curve-n` for the held-out scenes. */
+function sceneSettings(flags: FlagValues): SceneSettings {
   const n = numberFlag(flags, "n", 500, { min: 1, max: EVAL_SEEDS_PER_BLOCK, integer: true });
   const seed = numberFlag(flags, "seed", 0, { min: 0, max: 999, integer: true });
   const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
   const curveN = numberFlag(flags, "curve-n", n, { min: 0, max: n, integer: true });
-  const metric = metricFlags(flags);
-  const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
+  return { kind: "scenes", n, seed, steps, curveN };
+}
+
+/** `gradual eval` on the held-out scenes. */
+async function evalScenes(
+  ctx: RunContext<EvalSettings>,
+  { n, seed, steps, curveN }: SceneSettings,
+): Promise<number> {
+  const { flags, requests, progress } = ctx;
+  const m = ctx.model;
+  const { batch, pre, methods, extrapolators, json, metric } = ctx.settings;
   const [h, w, c] = m.session.inputSize;
   if (h !== w || c !== 3) {
     throw new FileError(
@@ -312,10 +361,9 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
       `the model has ${m.numClasses} classes, the scenes have ${CLASS_NAMES.length}`,
     );
   }
-  const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
+  const preset = pre ?? m.spec.preprocess ?? "imagenet";
   const methodOptions = methodOptionsOf(requests);
 
-  const progress = new Progress({ quiet });
   progress.start(n);
   let ticked = 0;
   const result = await evaluate({
@@ -358,7 +406,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     );
     console.log(formatEvalTable(result));
   }
-  if (!quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
+  if (!progress.quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
   return 0;
 }
 
@@ -368,12 +416,18 @@ function metricWords(r: EvalResult): string {
     `from ${r.insertionStart === "rise" ? "RISE's 11×11 blur" : "a Gaussian blur"}`;
 }
 
-/** `--tolerance`, `--energy`, `--insertion-start`: the metric options. */
-function metricFlags(flags: FlagValues): {
+/** The metric options of both modes. */
+interface MetricFlags {
+  /** Pointing-game tolerance in pixels (default: scaled from 15 px at 224). */
   tolerance?: number;
+  /** The map the energy pointing game sums. */
   energy: EnergyMap;
+  /** Where insertion starts. */
   insertionStart: InsertionStart;
-} {
+}
+
+/** `--tolerance`, `--energy`, `--insertion-start`: the metric options. */
+function metricFlags(flags: FlagValues): MetricFlags {
   const t = stringFlag(flags, "tolerance");
   const tolerance = t === undefined
     ? undefined
@@ -390,7 +444,7 @@ function metricFlags(flags: FlagValues): {
 }
 
 /** `gradual eval --merge FILE...`: the table of several shards' results files. */
-async function mergeCommand(flags: FlagValues, files: string[]): Promise<number> {
+async function mergeCommand(flags: FlagValues, files: readonly string[]): Promise<number> {
   const allowed = new Set(["merge", "json", "seed", "quiet", "help"]);
   const stray = Object.keys(flags).find((f) => !allowed.has(f));
   if (stray) {
@@ -415,24 +469,11 @@ async function mergeCommand(flags: FlagValues, files: string[]): Promise<number>
   return 0;
 }
 
-/** What both `eval` modes parse and set up: run flags, plugins, backend, model, requests. */
-async function setUp(flags: FlagValues): Promise<{
-  batch: number;
-  pre: string | undefined;
-  methods: string[];
-  extrapolators: string[];
-  quiet: boolean;
-  json: boolean;
-  requests: ExplainRequest[];
-  m: LoadedModel;
-}> {
+/** What both `eval` modes read: `--batch`, `--preprocess`, `--methods`, `--extrapolate`, `--json`. */
+function runSettings(
+  flags: FlagValues,
+): Pick<EvalSettings, "batch" | "pre" | "methods" | "extrapolators" | "json"> {
   const batch = numberFlag(flags, "batch", 32, { min: 1, max: 1024, integer: true });
-  numberFlag(flags, "threads", 1, { min: 1, max: 64, integer: true });
-  winogradFlag(flags);
-  const backend = stringFlag(flags, "backend", "wasm");
-  if (backend !== "wasm" && backend !== "cpu" && backend !== "webgpu") {
-    throw new UsageError(`--backend must be wasm, cpu or webgpu, got '${backend}'`);
-  }
   const pre = stringFlag(flags, "preprocess");
   if (
     pre !== undefined &&
@@ -448,25 +489,8 @@ async function setUp(flags: FlagValues): Promise<{
   if (methods.length === 0) methods.push("grad-cam");
   const extrapolators = listFlag(flags, "extrapolate");
   if (extrapolators.length === 0) extrapolators.push("none", "gradual");
-  const quiet = boolFlag(flags, "quiet");
   const json = boolFlag(flags, "json");
-  const opts = parseOptions(flags);
-
-  await loadPlugins(flags);
-  // eval's forward passes are batches of `--batch` images: worth all cores, even for the
-  // small built-in models (for which explain and compare default to one thread).
-  const cores = Math.max(1, Math.min(8, navigator.hardwareConcurrency || 1));
-  if (stringFlag(flags, "threads") === undefined) flags = { ...flags, threads: String(cores) };
-  for (const m of methods) {
-    if (m.includes("+") && !registered("method", m)) {
-      throw new UsageError(`--methods takes method names; use --extrapolate for '${m}'`);
-    }
-  }
-  await startBackend(flags);
-  const m = await openModel(flags, quiet);
-  const requests = buildRequests(methods, extrapolators, stringFlag(flags, "layer"), opts);
-  validateRun(m, requests, 0);
-  return { batch, pre, methods, extrapolators, quiet, json, requests, m };
+  return { batch, pre: pre as PreprocessPreset | undefined, methods, extrapolators, json };
 }
 
 function methodLayersOf(requests: readonly ExplainRequest[]): Record<string, string> {
@@ -579,8 +603,37 @@ export function datasetSummaryLines(s: DatasetSummary, file: string): string[] {
   return out;
 }
 
-/** `gradual eval --dataset PATH ...`. */
-async function datasetEvalCommand(flags: FlagValues, path: string): Promise<number> {
+/** A `--dataset` run's settings. */
+interface DatasetSettings {
+  readonly kind: "dataset";
+  /** The dataset. */
+  readonly path: string;
+  /** Most (image, class) pairs (`--n`). */
+  readonly limit: number;
+  /** Bootstrap seed. */
+  readonly seed: number;
+  /** Deletion/insertion steps. */
+  readonly steps: number;
+  /** Pairs with deletion/insertion curves. */
+  readonly curveN: number;
+  /** `--subset`. */
+  readonly subset: Subset;
+  /** `--regions`. */
+  readonly regions: RegionMode;
+  /** `--results` file. */
+  readonly results?: string;
+  /** `--resume`. */
+  readonly resume: boolean;
+  /** `--difficult-list` file. */
+  readonly flagsFile?: string;
+  /** `--class-map` file. */
+  readonly mapFile?: string;
+  /** `--shard`. */
+  readonly shard?: Shard;
+}
+
+/** The `--dataset` flags. */
+function datasetSettings(flags: FlagValues, path: string): DatasetSettings {
   const limit = numberFlag(flags, "n", Infinity, { min: 1, max: 1e9, integer: true });
   const seed = numberFlag(flags, "seed", 0, { min: 0, max: 1e9, integer: true });
   const steps = numberFlag(flags, "steps", 64, { min: 1, max: 1 << 20, integer: true });
@@ -602,13 +655,37 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
   }
   const mapFile = stringFlag(flags, "class-map");
 
-  const shardSpec = stringFlag(flags, "shard");
-  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
+  const shard = shardFlag(flags);
   if (shard && results === undefined) {
     throw new UsageError("--shard needs --results FILE (to merge the shards with --merge)");
   }
-  const metric = metricFlags(flags);
-  const { batch, pre, methods, extrapolators, quiet, json, requests, m } = await setUp(flags);
+  return {
+    kind: "dataset",
+    path,
+    limit,
+    seed,
+    steps,
+    curveN,
+    subset,
+    regions,
+    results,
+    resume,
+    flagsFile,
+    mapFile,
+    shard,
+  };
+}
+
+/** `gradual eval --dataset PATH ...`. */
+async function evalDataset(
+  ctx: RunContext<EvalSettings>,
+  mode: DatasetSettings,
+): Promise<number> {
+  const { flags, requests, progress } = ctx;
+  const m = ctx.model;
+  const { batch, pre, methods, extrapolators, json, metric } = ctx.settings;
+  const { path, limit, seed, steps, curveN, subset, regions, results, resume } = mode;
+  const { flagsFile, mapFile, shard } = mode;
   const [h, w, c] = m.session.inputSize;
   if (c !== 3 && c !== 1) {
     throw new FileError(
@@ -616,7 +693,7 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
       `eval needs RGB or gray input, the model takes ${c} channels`,
     );
   }
-  const preset = (pre as PreprocessPreset | undefined) ?? m.spec.preprocess ?? "imagenet";
+  const preset = pre ?? m.spec.preprocess ?? "imagenet";
   const dataset = await asFileError(() =>
     loadDataset(path, {
       imageDir: stringFlag(flags, "images"),
@@ -647,7 +724,6 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
     difficultFlags = await asFileError(() => parseDifficultFlags(text, flagsFile));
   }
 
-  const progress = new Progress({ quiet });
   let started = false;
   let lastProblem = "";
   const result = await asFileError(() =>
@@ -692,7 +768,9 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
   );
   if (!started) progress.start(0);
   progress.finish("pair");
-  if (!quiet) { for (const l of datasetSummaryLines(result.summary, path)) console.error(l); }
+  if (!progress.quiet) {
+    for (const l of datasetSummaryLines(result.summary, path)) console.error(l);
+  }
   if (json) {
     const report: DatasetEvalReport = {
       model: m.spec.display,
@@ -715,6 +793,6 @@ async function datasetEvalCommand(flags: FlagValues, path: string): Promise<numb
     );
     console.log(formatEvalTable(result));
   }
-  if (!quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
+  if (!progress.quiet) console.error(`gradual: ${formatCurveWork(result.curveWork)}`);
   return result.summary.failed.length || dataset.skipped?.length ? 1 : 0;
 }

@@ -11,39 +11,26 @@ import { encodePng, type Rgba8Image } from "../io/mod.ts";
 import { encodeNpy } from "../io/npy.ts";
 import { registry } from "../core/registry.ts";
 import { heatmapRgba, overlay } from "../render/compose.ts";
-import { boolFlag, listFlag, parseFlags, stringFlag } from "./_args.ts";
-import { runBatches } from "./_batch.ts";
-import {
-  buildRequests,
-  COMMON_FLAGS,
-  COMMON_HELP,
-  commonSettings,
-  loadPlugins,
-  openModel,
-  parseOptions,
-  preprocessFor,
-  startBackend,
-} from "./_common.ts";
+import { boolFlag, listFlag } from "./_args.ts";
+import { COMMON_HELP } from "./_common.ts";
 import { FileError, UsageError } from "./_errors.ts";
 import { explanationFigure } from "./_figure.ts";
-import { applyShard, discover, IMAGE_EXTENSIONS, parseShard, skippedNotes } from "./_files.ts";
+import { IMAGE_EXTENSIONS } from "./_files.ts";
+import { imageCommand } from "./_image_command.ts";
 import { type LoadedInput, originalOf } from "./_inputs.ts";
-import { type LoadedModel, parseTarget, validateRun } from "./_model.ts";
+import type { LoadedModel } from "./_model.ts";
 import {
   classTag,
-  listNames,
   nonFiniteProblem,
   outputName,
   outputStem,
-  prepareOutDir,
-  reportDiscovery,
   safeName,
   stemOfName,
   variantName,
   writeFileAtomic,
 } from "./_output.ts";
 import type { TargetSpec } from "../core/targets.ts";
-import { Progress } from "./_progress.ts";
+import { runCommand } from "./_runner.ts";
 
 /** Help of `gradual explain`. */
 export const EXPLAIN_HELP = `gradual explain: saliency maps for images, folders or globs
@@ -71,7 +58,6 @@ Examples:
 `;
 
 const FLAGS = {
-  ...COMMON_FLAGS,
   method: { type: "string", multiple: true },
   extrapolate: { type: "string", multiple: true },
   format: { type: "string", multiple: true },
@@ -125,16 +111,16 @@ export interface ExplainRecord {
   empty: boolean;
 }
 
-interface Settings {
+/** Where and how `writeImageOutputs` writes. */
+interface OutputSettings {
   out: string;
   colormap: string;
   alpha: number;
   formats: string[];
-  json: boolean;
 }
 
 async function writeImageOutputs(
-  s: Settings,
+  s: OutputSettings,
   x: LoadedInput,
   results: Explanation[][],
 ): Promise<ExplainRecord[]> {
@@ -272,91 +258,67 @@ function outputsExist(
   return true;
 }
 
-/** Runs `gradual explain`; returns the exit status. */
-export async function runExplain(argv: readonly string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, FLAGS);
-  if (boolFlag(flags, "help")) {
-    console.log(EXPLAIN_HELP);
-    return 0;
-  }
-  if (positionals.length === 0) {
-    throw new UsageError("explain needs images, folders or globs (see 'gradual explain --help')");
-  }
-  const common = commonSettings(flags);
-  const formats = listFlag(flags, "format");
-  if (formats.length === 0) formats.push("overlay", "heatmap");
-  for (const f of formats) {
-    if (!FORMATS.includes(f)) {
-      throw new UsageError(`unknown format '${f}' (one of ${FORMATS.join(", ")})`);
-    }
-  }
-  const methods = listFlag(flags, "method");
-  const extrapolators = listFlag(flags, "extrapolate");
-  const shardSpec = stringFlag(flags, "shard");
-  const shard = shardSpec === undefined ? undefined : parseShard(shardSpec);
-  const target = parseTarget(stringFlag(flags, "target"));
-  const requests = buildRequests(
-    methods.length ? methods : ["grad-cam"],
-    extrapolators.length ? extrapolators : ["gradual+"],
-    stringFlag(flags, "layer"),
-    parseOptions(flags),
-  );
-  const progress = new Progress({ quiet: common.quiet });
-  const exts = common.preprocess === "none" ? ["npy"] : IMAGE_EXTENSIONS;
-  const found = await discover(positionals, exts, { exclude: common.out });
-  const files = applyShard(found.files, shard);
-  if (!reportDiscovery(found, files, common.quiet)) return 1;
+/** `explain`'s own settings. */
+interface ExplainSettings {
+  /** Output kinds (`--format`). */
+  readonly formats: string[];
+  /** Whether to print JSON records (`--json`). */
+  readonly json: boolean;
+  /** Method specs (`--method`). */
+  readonly methods: string[];
+  /** Extrapolators of specs without one (`--extrapolate`). */
+  readonly extrapolators: string[];
+}
 
-  await loadPlugins(flags);
-  await startBackend(flags);
-  const model = await openModel(flags, common.quiet);
-  try {
-    validateRun(model, requests, target);
-    await prepareOutDir(common.out);
-    const s: Settings = {
-      out: common.out,
-      colormap: common.colormap,
-      alpha: common.alpha,
+/** `gradual explain` for the runner. */
+const EXPLAIN = imageCommand<ExplainSettings>({
+  name: "explain",
+  help: EXPLAIN_HELP,
+  flags: FLAGS,
+  settings(flags) {
+    const formats = listFlag(flags, "format");
+    if (formats.length === 0) formats.push("overlay", "heatmap");
+    for (const f of formats) {
+      if (!FORMATS.includes(f)) {
+        throw new UsageError(`unknown format '${f}' (one of ${FORMATS.join(", ")})`);
+      }
+    }
+    return {
       formats,
       json: boolFlag(flags, "json"),
+      methods: listFlag(flags, "method"),
+      extrapolators: listFlag(flags, "extrapolate"),
     };
+  },
+  extensions: (common) => common.preprocess === "none" ? ["npy"] : IMAGE_EXTENSIONS,
+  select: (own) => ({
+    methods: own.methods.length ? own.methods : ["grad-cam"],
+    extrapolators: own.extrapolators.length ? own.extrapolators : ["gradual+"],
+  }),
+  done(ctx, names) {
+    const byStem = namesByStem(names);
+    const variants = ctx.requests.map((r) =>
+      variantName(
+        registry.method(String(r.method)).name,
+        r.extrapolator ? registry.extrapolator(String(r.extrapolator)).name : undefined,
+      )
+    );
+    const classes = expectedClasses(ctx.target, ctx.model);
+    const formats = ctx.settings.own.formats;
+    return (f) => outputsExist(f, variants, formats, classes, byStem);
+  },
+  async handle(ctx, x, results) {
+    const { own, common } = ctx.settings;
+    const records = await writeImageOutputs(
+      { out: common.out, colormap: common.colormap, alpha: common.alpha, formats: own.formats },
+      x,
+      results,
+    );
+    if (own.json) { for (const r of records) console.log(JSON.stringify(r)); }
+  },
+});
 
-    let todo = files;
-    let skipped = 0;
-    if (boolFlag(flags, "skip-existing")) {
-      const byStem = namesByStem(await listNames(common.out));
-      const variants = requests.map((r) =>
-        variantName(
-          registry.method(String(r.method)).name,
-          r.extrapolator ? registry.extrapolator(String(r.extrapolator)).name : undefined,
-        )
-      );
-      const classes = expectedClasses(target, model);
-      todo = files.filter((f) => !outputsExist(f, variants, formats, classes, byStem));
-      skipped = files.length - todo.length;
-    }
-
-    progress.start(todo.length + found.problems.length);
-    for (const p of found.problems) {
-      progress.line(`gradual: ${p.file}: ${p.problem}`);
-      progress.tick(p.file, false);
-    }
-    await runBatches({
-      model,
-      requests,
-      target,
-      preprocess: preprocessFor(common, model),
-      batch: common.batch,
-      maxPixels: common.maxPixels,
-      progress,
-      handle: async (x, results) => {
-        const records = await writeImageOutputs(s, x, results);
-        if (s.json) { for (const r of records) console.log(JSON.stringify(r)); }
-      },
-    }, todo);
-    progress.finish("image", common.out, skipped, skippedNotes(found));
-    return progress.failed > 0 ? 1 : 0;
-  } finally {
-    model.dispose();
-  }
+/** Runs `gradual explain`; returns the exit status. */
+export function runExplain(argv: readonly string[]): Promise<number> {
+  return runCommand(EXPLAIN, argv);
 }
