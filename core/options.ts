@@ -216,7 +216,7 @@ export function validateOptions(
   const specs = optionSpecsOf(plugin);
   const raw = given ?? {};
   if (specs === undefined) return raw;
-  const who = plugin.name;
+  const who = `${plugin.kind} '${plugin.name}'`;
   const restKey = plugin.kind === "method" ? plugin.forwardOthersTo : undefined;
   const rest: Record<string, unknown> = {};
   for (const key of Object.keys(raw)) {
@@ -224,7 +224,7 @@ export function validateOptions(
     if (key === "layer") {
       throw new OptionError(
         `${who}: 'layer' is not an option but the request's layer ` +
-          `(explain's { layer }, --layer, or --opt ${who}.layer=NAME)`,
+          `(explain's { layer }, --layer, or --opt ${plugin.name}.layer=NAME)`,
       );
     }
     if (restKey === undefined) {

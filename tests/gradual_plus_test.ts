@@ -263,7 +263,7 @@ Deno.test("gradual+: the rule on hand-made tensors, options and normalisation", 
   const xs = tf.randomUniform([1, 64, 64, 3], -1, 1, "float32", 2) as Tensor4D;
   await assertRejects(
     () => explain(fixture, xs, { extrapolator: "gradual+", extrapolatorOptions: { exponent: -1 } }),
-    /gradual\+: option 'exponent' must be number > 0 or geometric, got -1/,
+    /extrapolator 'gradual\+': option 'exponent' must be number > 0 or geometric, got -1/,
   );
   await assertRejects(
     () =>
@@ -271,7 +271,7 @@ Deno.test("gradual+: the rule on hand-made tensors, options and normalisation", 
         extrapolator: "gradual+",
         extrapolatorOptions: { normalize: "clip" },
       }),
-    /gradual\+: option 'normalize' must be minmax\|softsign, got 'clip'/,
+    /extrapolator 'gradual\+': option 'normalize' must be minmax\|softsign, got 'clip'/,
   );
   tf.dispose([act, maps, out, xs]);
 });

@@ -95,32 +95,32 @@ Deno.test("options: unknown key, bad value, another plugin's option, layer: one 
   const cases: [() => unknown, string][] = [
     [
       () => validateOptions(gradCam, { nonsense: 1 }),
-      "grad-cam: unknown option 'nonsense' (grad-cam takes raw, inplaceRelu)",
+      "method 'grad-cam': unknown option 'nonsense' (grad-cam takes raw, inplaceRelu)",
     ],
     [
       () => validateOptions(gradCam, { inplaceRelu: "wrong" }),
-      "grad-cam: option 'inplaceRelu' must be none|torchray|pgc, got 'wrong'",
+      "method 'grad-cam': option 'inplaceRelu' must be none|torchray|pgc, got 'wrong'",
     ],
     [
       () => validateOptions(registry.extrapolator("gradual"), { statistics: "bogus" }),
-      "gradual: option 'statistics' must be image|batch, got 'bogus'",
+      "extrapolator 'gradual': option 'statistics' must be image|batch, got 'bogus'",
     ],
     [
       () => validateOptions(registry.method("score-cam"), { batchSize: 0 }),
-      "score-cam: option 'batchSize' must be integer >= 1, got 0",
+      "method 'score-cam': option 'batchSize' must be integer >= 1, got 0",
     ],
     [
       () => validateOptions(registry.method("ig"), { steps: 2.5 }),
-      "integrated-gradients: option 'steps' must be integer >= 1, got 2.5",
+      "method 'integrated-gradients': option 'steps' must be integer >= 1, got 2.5",
     ],
     [
       () => validateOptions(registry.method("ig"), { baseline: "ones" }),
-      "integrated-gradients: option 'baseline' must be 'zeros', a number, a per-channel " +
+      "method 'integrated-gradients': option 'baseline' must be 'zeros', a number, a per-channel " +
       "number array or a tensor, got 'ones'",
     ],
     [
       () => validateOptions(gradCam, { layer: "features_6" }),
-      "grad-cam: 'layer' is not an option but the request's layer",
+      "method 'grad-cam': 'layer' is not an option but the request's layer",
     ],
     [
       () => shareOptions({ steps: 3 }, [gradCam, registry.method("eb")], registry.methods()),
@@ -131,13 +131,16 @@ Deno.test("options: unknown key, bad value, another plugin's option, layer: one 
     // SmoothGrad passes what it does not declare to its base method, checked there.
     [
       () => validateOptions(smoothGrad, { reduce: "median" }),
-      "gradient: option 'reduce' must be max-abs|sum-abs|sum|l2|max, got 'median'",
+      "method 'gradient': option 'reduce' must be max-abs|sum-abs|sum|l2|max, got 'median'",
     ],
     [
       () => validateOptions(smoothGrad, { base: "grad-cam", reduce: "sum" }),
-      "grad-cam: unknown option 'reduce' (grad-cam takes raw, inplaceRelu)",
+      "method 'grad-cam': unknown option 'reduce' (grad-cam takes raw, inplaceRelu)",
     ],
-    [() => validateOptions(smoothGrad, { base: "smoothgrad" }), "smooth-grad: option 'base'"],
+    [
+      () => validateOptions(smoothGrad, { base: "smoothgrad" }),
+      "method 'smooth-grad': option 'base'",
+    ],
   ];
   for (const [f, needle] of cases) {
     const msg = await oneLine(f);
@@ -290,7 +293,7 @@ Deno.test("an input-resolution method written as the README says: input layer, n
   const reduce = await oneLine(() =>
     explain(model, x, { ...opts, methodOptions: { reduce: "mean" } })
   );
-  assert(reduce.startsWith("sum-gradient: option 'reduce' must be max-abs|"), reduce);
+  assert(reduce.startsWith("method 'sum-gradient': option 'reduce' must be max-abs|"), reduce);
   x.dispose();
   await Deno.remove(dir, { recursive: true });
 });
@@ -334,7 +337,7 @@ Deno.test("--opt: shared keys go to the methods that take them, NAME.KEY to one,
           all: { inplaceRelu: "wrong" },
           byPlugin: {},
         }),
-      "grad-cam: option 'inplaceRelu' must be none|torchray|pgc, got 'wrong'",
+      "method 'grad-cam': option 'inplaceRelu' must be none|torchray|pgc, got 'wrong'",
     ],
     [
       () =>
@@ -342,7 +345,7 @@ Deno.test("--opt: shared keys go to the methods that take them, NAME.KEY to one,
           all: {},
           byPlugin: { gradual: { statistics: "bogus" } },
         }),
-      "gradual: option 'statistics' must be image|batch, got 'bogus'",
+      "extrapolator 'gradual': option 'statistics' must be image|batch, got 'bogus'",
     ],
     [
       () =>
