@@ -60,13 +60,15 @@ export interface RunContext<S> {
 export interface Command<S extends object> {
   /** What `--help` prints. */
   readonly help: string;
-  /** Every flag the command takes (`--help`, `--quiet`, `--plugin`, `--opt`, `--layer`,
-   * `--model`, `--labels`, `--input-size`, `--allow-outside-paths`, `--backend`,
-   * `--threads` and `--winograd` among them). */
+  /**
+   * Every flag the command takes. The runner reads `--help`, `--quiet`, `--plugin`,
+   * `--layer`, `--opt`, `--backend`, `--threads`, `--winograd`, `--model`, `--labels`,
+   * `--input-size` and `--allow-outside-paths`; those a command does not take stay unset.
+   */
   readonly flags: Readonly<Record<string, FlagSpec>>;
   /**
-   * Without `--threads`: all cores (at most 8) for every model; otherwise one thread for
-   * the built-in models (see `startBackend`).
+   * Whether every model gets all cores (at most 8) without `--threads`; when false, the
+   * built-in models get one thread (see `startBackend`).
    */
   readonly allCores?: boolean;
   /**
