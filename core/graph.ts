@@ -37,8 +37,8 @@ export interface LayerNode {
   readonly aliasOf?: string;
 }
 
-/** Everything the methods need to know about a model's structure. */
-export interface ModelGraph {
+/** The facts of a model's structure, as the front ends derive them (see {@linkcode ModelGraph}). */
+export interface GraphFacts {
   /** Name of the input layer. */
   readonly inputName: string;
   /** Input shape `[null, H, W, C]`. */
@@ -82,6 +82,42 @@ export interface ModelGraph {
   /** The last layer with a kernel that feeds the scores (TorchRay's classifier choice). */
   readonly classifierLayer: string | undefined;
 }
+
+/** Questions about a graph's structure, answered from its nodes (cached per graph). */
+export interface GraphQueries {
+  /** The node called `name`; undefined for the input and for unknown names. */
+  node(name: string): LayerNode | undefined;
+  /**
+   * Every layer `name` depends on, transitively, the input included; empty for the input and
+   * for unknown names. The set is cached: do not change it.
+   */
+  ancestorsOf(name: string): Set<string>;
+  /** Whether `a` lies strictly upstream of `b`. */
+  isAncestor(a: string, b: string): boolean;
+  /** The nodes that take `name`'s output as an input, in execution order (each once). */
+  consumersOf(name: string): readonly LayerNode[];
+  /** The nodes on a path from any of `from` to the output, `from` included (the input too). */
+  between(from: ReadonlySet<string>): Set<string>;
+  /**
+   * The nodes a backward pass from the class scores down to `from` runs through: the scores'
+   * node and every node on a path from `from` (exclusive) to it.
+   */
+  pathToScores(from: string): Set<string>;
+  /** `name`, or the first node upwards from it that is not an explicit padding layer. */
+  abovePadding(name: string): string;
+  /**
+   * The global-average-pool node that feeds the classifier through reshapes / identities
+   * only, if the model has one: the ResNet-style head.
+   */
+  globalPoolHead(): string | undefined;
+}
+
+/**
+ * Everything the executor and the methods need to know about a model's structure: its
+ * {@linkcode GraphFacts} and the {@linkcode GraphQueries} about them. Made by
+ * {@linkcode buildGraph} (or {@linkcode withQueries} for facts already derived).
+ */
+export interface ModelGraph extends GraphFacts, GraphQueries {}
 
 // deno-lint-ignore no-explicit-any
 type AnyLayer = any;
@@ -279,7 +315,7 @@ function trunkOf(inputName: string, nodes: readonly LayerNode[], outputName: str
  * per-channel normalisation (`ZeroPadding2D`, `Rescaling`, `Normalization`, a batch norm of
  * the input): never a stage or factor of the gradual extrapolators.
  */
-export function inputLikeNodes(graph: ModelGraph): Set<string> {
+export function inputLikeNodes(graph: GraphFacts): Set<string> {
   const out = new Set<string>([graph.inputName]);
   for (const n of graph.nodes) {
     if (n.inputs.length !== 1 || !out.has(n.inputs[0])) continue;
@@ -305,7 +341,7 @@ export function buildGraph(
   const byName = new Map(nodes.map((n) => [n.name, n]));
   const scores = findScores(byName, outputName);
   const reducing = nodes.filter((n) => n.reducesResolution).map((n) => n.name);
-  const partial: ModelGraph = {
+  const partial: GraphFacts = {
     inputName,
     inputShape,
     nodes,
@@ -319,10 +355,7 @@ export function buildGraph(
   const inputLike = inputLikeNodes(partial);
   let firstReducingInput: string | undefined;
   if (reducing.length > 0) {
-    let src = byName.get(reducing[0])!.inputs[0];
-    while (byName.has(src) && byName.get(src)!.ops.every((o) => o.kind === "pad")) {
-      src = byName.get(src)!.inputs[0];
-    }
+    const src = abovePadding(byName, byName.get(reducing[0])!.inputs[0]);
     firstReducingInput = inputLike.has(src) ? undefined : src;
   }
   // The classifier: the last kernel node that feeds the scores.
@@ -345,14 +378,113 @@ export function buildGraph(
     const spatial = nodes.filter((n) => n.outputShape.length === 4);
     target = spatial.length ? spatial[spatial.length - 1].name : undefined;
   }
-  const graph: ModelGraph = {
+  const graph = withQueries({
     ...partial,
     defaultTargetLayer: target,
     firstReducingInput,
     classifierLayer: kernels.length ? kernels[kernels.length - 1].name : undefined,
-  };
+  });
   trunkCache.set(graph, trunk);
   return graph;
+}
+
+/** `name`, or the first node upwards from it whose ops are not all explicit padding. */
+function abovePadding(byName: ReadonlyMap<string, LayerNode>, name: string): string {
+  let cur = name;
+  for (;;) {
+    const n = byName.get(cur);
+    if (!n || n.inputs.length !== 1 || !n.ops.every((o) => o.kind === "pad")) return cur;
+    cur = n.inputs[0];
+  }
+}
+
+/**
+ * A {@linkcode ModelGraph} of `facts`: the facts as they are, with the
+ * {@linkcode GraphQueries} answered from `facts.nodes` (cached on first use). For a graph
+ * rewritten after {@linkcode buildGraph} (e.g. with some nodes replaced), so that its queries
+ * see the new nodes; methods `facts` may carry from an older graph are replaced.
+ */
+export function withQueries(facts: GraphFacts): ModelGraph {
+  const byName = new Map(facts.nodes.map((n) => [n.name, n]));
+  let ancestors: Map<string, Set<string>> | undefined;
+  const ancestorsOf = (name: string): Set<string> => {
+    if (ancestors === undefined) {
+      ancestors = new Map();
+      for (const n of facts.nodes) {
+        const set = new Set<string>();
+        for (const src of n.inputs) {
+          set.add(src);
+          for (const a of ancestors.get(src) ?? []) set.add(a);
+        }
+        ancestors.set(n.name, set);
+      }
+    }
+    return ancestors.get(name) ?? new Set();
+  };
+  const isAncestor = (a: string, b: string): boolean => ancestorsOf(b).has(a);
+  let consumers: Map<string, LayerNode[]> | undefined;
+  const consumersOf = (name: string): readonly LayerNode[] => {
+    if (consumers === undefined) {
+      consumers = new Map();
+      for (const n of facts.nodes) {
+        for (const src of new Set(n.inputs)) {
+          const list = consumers.get(src);
+          if (list) list.push(n);
+          else consumers.set(src, [n]);
+        }
+      }
+    }
+    return consumers.get(name) ?? [];
+  };
+  return {
+    ...facts,
+    node: (name) => byName.get(name),
+    ancestorsOf,
+    isAncestor,
+    consumersOf,
+    between(from) {
+      const out = new Set<string>();
+      if (from.has(facts.inputName)) out.add(facts.inputName);
+      for (const n of facts.nodes) {
+        if (from.has(n.name)) {
+          out.add(n.name);
+          continue;
+        }
+        for (const f of from) {
+          if (isAncestor(f, n.name)) {
+            out.add(n.name);
+            break;
+          }
+        }
+      }
+      return out;
+    },
+    pathToScores(from) {
+      const score = facts.scoreName;
+      const out = new Set<string>();
+      for (const n of facts.nodes) {
+        const toScore = n.name === score || isAncestor(n.name, score);
+        if (toScore && isAncestor(from, n.name)) out.add(n.name);
+      }
+      return out;
+    },
+    abovePadding: (name) => abovePadding(byName, name),
+    globalPoolHead() {
+      const cls = facts.classifierLayer;
+      if (!cls) return undefined;
+      let cur = byName.get(cls)?.inputs[0];
+      while (cur !== undefined) {
+        const n = byName.get(cur);
+        if (!n) return undefined;
+        if (n.ops[0]?.kind === "global_avg_pool") return n.name;
+        const passThrough = n.inputs.length === 1 &&
+          n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
+        if (!passThrough) return undefined;
+        cur = n.inputs[0];
+      }
+      return undefined;
+    },
+  };
 }
 
 /** Names of all layers (input included), for error messages and suggestions. */

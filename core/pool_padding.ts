@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { LayerNode, ModelGraph } from "./graph.ts";
+import { type LayerNode, type ModelGraph, withQueries } from "./graph.ts";
 import type { Op } from "./layer_ops.ts";
 import { maxPoolInputGrad, type Tensor4D, tf } from "./tensor.ts";
 
@@ -56,14 +56,10 @@ function paddedMaxPool(pool: Op, pad: number): Op {
  * Returns the same object when nothing matches.
  */
 export function pytorchPoolPadding(graph: ModelGraph): ModelGraph {
-  const consumers = new Map<string, LayerNode[]>();
-  for (const n of graph.nodes) {
-    for (const src of n.inputs) consumers.set(src, [...(consumers.get(src) ?? []), n]);
-  }
   const fused = new Map<string, { pad: LayerNode; amount: number }>();
   for (const n of graph.nodes) {
     const amount = symmetricPad(n);
-    const users = consumers.get(n.name) ?? [];
+    const users = graph.consumersOf(n.name);
     if (amount === undefined || users.length !== 1 || n.inputs.length !== 1) continue;
     const pool = users[0];
     const op = pool.ops[0];
@@ -82,5 +78,5 @@ export function pytorchPoolPadding(graph: ModelGraph): ModelGraph {
     if (!f) return n;
     return { ...n, inputs: f.pad.inputs, ops: [paddedMaxPool(n.ops[0], f.amount)] };
   });
-  return { ...graph, nodes };
+  return withQueries({ ...graph, nodes });
 }

@@ -306,8 +306,6 @@ export interface ModelSessionOptions {
 export class ModelSession implements Session {
   /** The executable graph and its facts. */
   readonly graph: ModelGraph;
-  readonly #index: Map<string, number>;
-  readonly #ancestors = new Map<string, Set<string>>();
   readonly #owned: Tensor[];
 
   /** Per-op backward rules are supported. */
@@ -321,7 +319,6 @@ export class ModelSession implements Session {
     const graph = isGraph(source) ? source : readGraph(source);
     this.graph = options.poolPadding === "pytorch" ? pytorchPoolPadding(graph) : graph;
     this.#owned = [...(options.owned ?? [])];
-    this.#index = new Map(this.graph.nodes.map((n, i) => [n.name, i]));
   }
 
   /** Frees the tensors the front end created for the graph (not the model's weights). */
@@ -336,44 +333,19 @@ export class ModelSession implements Session {
     return [Number(s[1]), Number(s[2]), Number(s[3])];
   }
 
-  /** All layers the node `name` depends on (transitively), input included. */
+  /** All layers the node `name` depends on (transitively), input included: the graph's query. */
   ancestorsOf(name: string): Set<string> {
-    const hit = this.#ancestors.get(name);
-    if (hit) return hit;
-    const out = new Set<string>();
-    const i = this.#index.get(name);
-    if (i !== undefined) {
-      for (const src of this.graph.nodes[i].inputs) {
-        out.add(src);
-        for (const a of this.ancestorsOf(src)) out.add(a);
-      }
-    }
-    this.#ancestors.set(name, out);
-    return out;
+    return this.graph.ancestorsOf(name);
   }
 
-  /** Whether `a` lies upstream of `b`. */
+  /** Whether `a` lies upstream of `b`: the graph's query. */
   isAncestor(a: string, b: string): boolean {
-    return this.ancestorsOf(b).has(a);
+    return this.graph.isAncestor(a, b);
   }
 
   /** Nodes that lie on a path from any of `from` to the output (inclusive of `from`). */
   between(from: ReadonlySet<string>): Set<string> {
-    const out = new Set<string>();
-    if (from.has(this.graph.inputName)) out.add(this.graph.inputName);
-    for (const n of this.graph.nodes) {
-      if (from.has(n.name)) {
-        out.add(n.name);
-        continue;
-      }
-      for (const f of from) {
-        if (this.isAncestor(f, n.name)) {
-          out.add(n.name);
-          break;
-        }
-      }
-    }
-    return out;
+    return this.graph.between(from);
   }
 
   /**

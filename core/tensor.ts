@@ -3,7 +3,8 @@
  * of `core/`, the plugins, metrics and CLI take `tf` and the tensor types from here (or from
  * `core/tf.ts`, its public face), so they all share one tfjs instance and its backends.
  * Outside `core/`, the backend (`backend/`: initialisation, extra wasm kernels, Winograd)
- * imports tfjs itself, and so do a few programs and tests (model training, the web worker).
+ * imports tfjs itself, and so do a few programs, benches and tests (model training, the web
+ * worker).
  *
  * Also the small tensor helpers the core and plugins share: half-pixel bilinear resize of
  * maps, per-image min-max, channel sums, a 4-D check, TF-style window padding and a
@@ -114,7 +115,7 @@ export const FIRST_MAX_POOL_GRAD = "GradualMaxPoolGradFirstMax";
  * the FIRST maximum of its window in row-major scan order (PyTorch's and tfjs-cpu's rule).
  * Padding is never selected. Works on every backend (wasm's own `MaxPoolGrad` picks the last
  * maximum on ties): where the backend registered a {@linkcode FIRST_MAX_POOL_GRAD} kernel (the
- * wasm backend, once `initBackend` ran) it runs that kernel (one pass over the windows),
+ * wasm backend, once `backend/` is loaded) it runs that kernel (one pass over the windows),
  * elsewhere strided slices and one transposed convolution.
  */
 export function maxPoolInputGrad(

@@ -47,7 +47,7 @@ export type CamOptions = OptionValues<typeof CAM_OPTIONS>;
 
 /** The ReLU layer that directly consumes `layer`'s output, if any. */
 export function followingRelu(graph: ModelGraph, layer: string): string | undefined {
-  const next = graph.nodes.filter((n) => n.inputs.includes(layer));
+  const next = graph.consumersOf(layer);
   if (next.length !== 1) return undefined;
   const op = next[0].ops;
   return op.length === 1 && op[0].kind === "activation" && op[0].params.activation === "relu"

@@ -309,47 +309,7 @@ export function excitationRule(opts: ExcitationRuleOptions = {}): BackwardRule {
 }
 
 // ---------------------------------------------------------------------------------------
-// Graph helpers (structure only, never names).
-
-const ancestorCache = new WeakMap<ModelGraph, Map<string, Set<string>>>();
-
-/** All layers `name` depends on (transitively, the input included). */
-function upstream(graph: ModelGraph, name: string): Set<string> {
-  let all = ancestorCache.get(graph);
-  if (!all) {
-    all = new Map();
-    for (const n of graph.nodes) {
-      const set = new Set<string>();
-      for (const src of n.inputs) {
-        set.add(src);
-        for (const a of all.get(src) ?? []) set.add(a);
-      }
-      all.set(n.name, set);
-    }
-    ancestorCache.set(graph, all);
-  }
-  return all.get(name) ?? new Set();
-}
-
-/** Whether `a` lies strictly upstream of `b`. */
-function before(graph: ModelGraph, a: string, b: string): boolean {
-  return upstream(graph, b).has(a);
-}
-
-function nodeOf(graph: ModelGraph, name: string): LayerNode | undefined {
-  return graph.nodes.find((n) => n.name === name);
-}
-
-/** Nodes whose ops a backward pass from the scores down to `from` runs through. */
-function pathFrom(graph: ModelGraph, from: string): Set<string> {
-  const score = graph.scoreName;
-  const out = new Set<string>();
-  for (const n of graph.nodes) {
-    const toScore = n.name === score || before(graph, n.name, score);
-    if (toScore && before(graph, from, n.name)) out.add(n.name);
-  }
-  return out;
-}
+// Rule checks and default layers, from the structure (the graph's queries), never names.
 
 /** Throws the one-line error for the first op on `path` that has no EB rule. */
 function checkRules(graph: ModelGraph, path: ReadonlySet<string>): void {
@@ -366,42 +326,12 @@ function spatialSize(n: LayerNode): string | undefined {
   return s.length === 4 ? `${s[1]}x${s[2]}` : undefined;
 }
 
-/** Skips explicit padding layers upwards from `name`. */
-function skipPadding(graph: ModelGraph, name: string): string {
-  let cur = name;
-  for (;;) {
-    const n = nodeOf(graph, cur);
-    if (!n || n.inputs.length !== 1 || !n.ops.every((o) => o.kind === "pad")) return cur;
-    cur = n.inputs[0];
-  }
-}
-
-/**
- * The global-average-pool node that feeds the classifier (through reshapes / identities
- * only), if the model has one: the ResNet-style head.
- */
-export function globalPoolHead(graph: ModelGraph): string | undefined {
-  const cls = graph.classifierLayer;
-  if (!cls) return undefined;
-  let cur = nodeOf(graph, cls)?.inputs[0];
-  while (cur !== undefined) {
-    const n = nodeOf(graph, cur);
-    if (!n) return undefined;
-    if (n.ops[0]?.kind === "global_avg_pool") return n.name;
-    const passThrough = n.inputs.length === 1 &&
-      n.ops.every((o) => o.kind === "reshape" || o.kind === "identity");
-    if (!passThrough) return undefined;
-    cur = n.inputs[0];
-  }
-  return undefined;
-}
-
 /** First node (in execution order) of each distinct resolution the reducing layers produce. */
 function reductionLevels(graph: ModelGraph): LayerNode[] {
   const seen = new Set<string>();
   const out: LayerNode[] = [];
   for (const name of graph.reducingLayers) {
-    const n = nodeOf(graph, name)!;
+    const n = graph.node(name)!;
     const size = spatialSize(n) ?? name;
     if (seen.has(size)) continue;
     seen.add(size);
@@ -424,8 +354,8 @@ export function defaultSaliencyLayer(graph: ModelGraph): string | undefined {
   const levels = reductionLevels(graph);
   const k = levels.length;
   if (k === 0) return graph.defaultTargetLayer;
-  if (globalPoolHead(graph) !== undefined) {
-    return blockOutput(graph, lastMerge(graph, skipPadding(graph, levels[k - 1].inputs[0])));
+  if (graph.globalPoolHead() !== undefined) {
+    return blockOutput(graph, lastMerge(graph, graph.abovePadding(levels[k - 1].inputs[0])));
   }
   const end = levels[Math.max(0, k - 2)];
   const start = k >= 3 ? levels[k - 3].name : undefined;
@@ -435,11 +365,11 @@ export function defaultSaliencyLayer(graph: ModelGraph): string | undefined {
     const n = graph.nodes[i];
     const last = n.ops[n.ops.length - 1];
     const isRelu = last.kind === "activation" && last.params.activation === "relu";
-    if (isRelu && spatialSize(n) !== undefined && before(graph, n.name, end.name)) {
+    if (isRelu && spatialSize(n) !== undefined && graph.isAncestor(n.name, end.name)) {
       return blockOutput(graph, n.name);
     }
   }
-  return blockOutput(graph, skipPadding(graph, end.inputs[0]));
+  return blockOutput(graph, graph.abovePadding(end.inputs[0]));
 }
 
 const MERGE_KINDS = new Set(["add", "average", "concat"]);
@@ -451,13 +381,13 @@ const MERGE_KINDS = new Set(["add", "average", "concat"]);
  */
 function lastMerge(graph: ModelGraph, name: string): string {
   const trunk = trunkNodes(graph);
-  const size = spatialSize(nodeOf(graph, name) ?? graph.nodes[0]);
-  let cur = nodeOf(graph, name);
+  const size = spatialSize(graph.node(name) ?? graph.nodes[0]);
+  let cur = graph.node(name);
   while (cur) {
     if (!trunk.has(cur.name) || spatialSize(cur) !== size || cur.reducesResolution) break;
     const kind = cur.ops[0]?.kind ?? "";
     if (MERGE_KINDS.has(kind)) return cur.name;
-    const src = cur.inputs.length === 1 ? nodeOf(graph, cur.inputs[0]) : undefined;
+    const src = cur.inputs.length === 1 ? graph.node(cur.inputs[0]) : undefined;
     if (kind === "activation" && src && MERGE_KINDS.has(src.ops[0]?.kind ?? "")) return cur.name;
     cur = src;
   }
@@ -474,7 +404,7 @@ function blockOutput(graph: ModelGraph, name: string): string {
   const trunk = trunkNodes(graph);
   let cur = name;
   if (!trunk.has(cur) && cur !== graph.inputName) {
-    const ups = upstream(graph, cur);
+    const ups = graph.ancestorsOf(cur);
     const nodes = graph.nodes;
     cur = graph.inputName;
     for (let i = nodes.length - 1; i >= 0; i--) {
@@ -484,10 +414,10 @@ function blockOutput(graph: ModelGraph, name: string): string {
       }
     }
   }
-  const node = nodeOf(graph, cur);
+  const node = graph.node(cur);
   const last = node?.ops[node.ops.length - 1];
   if (node && last && last.kind !== "activation") {
-    const next = graph.nodes.filter((n) => n.inputs.includes(cur));
+    const next = graph.consumersOf(cur);
     const op = next.length === 1 && next[0].ops.length === 1 ? next[0].ops[0] : undefined;
     if (op?.kind === "activation" && !["softmax", "logSoftmax"].includes(op.params.activation!)) {
       return next[0].name;
@@ -502,8 +432,8 @@ function blockOutput(graph: ModelGraph, name: string): string {
  * else the saliency layer itself (TorchRay's VGG recipe).
  */
 export function defaultContrastLayer(graph: ModelGraph, saliencyLayer: string): string {
-  const gap = globalPoolHead(graph);
-  return gap !== undefined && before(graph, saliencyLayer, gap) ? gap : saliencyLayer;
+  const gap = graph.globalPoolHead();
+  return gap !== undefined && graph.isAncestor(saliencyLayer, gap) ? gap : saliencyLayer;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -574,20 +504,20 @@ function makePlan(
   if (!classifier) {
     throw new Error(`${who}: the model has no layer with a kernel (Conv2D / Dense) to explain`);
   }
-  const cnode = nodeOf(graph, classifier);
+  const cnode = graph.node(classifier);
   if (!cnode?.hasKernel) {
     throw new Error(`${who}: classifier '${classifier}' is not a layer with a kernel`);
   }
   const score = graph.scoreName;
-  if (classifier !== score && !before(graph, classifier, score)) {
+  if (classifier !== score && !graph.isAncestor(classifier, score)) {
     throw new Error(`${who}: classifier '${classifier}' does not feed the class scores`);
   }
-  if (!before(graph, layer, classifier)) {
+  if (!graph.isAncestor(layer, classifier)) {
     throw new Error(
       `${who}: saliency layer '${layer}' must lie before the classifier '${classifier}'`,
     );
   }
-  const lnode = nodeOf(graph, layer);
+  const lnode = graph.node(layer);
   const shape = lnode ? lnode.outputShape : graph.inputShape;
   if (shape.length !== 4) {
     throw new Error(
@@ -599,20 +529,20 @@ function makePlan(
   let contrast = layer;
   if (contrastive && !dropContrast) {
     contrast = namedLayer(graph, options.contrastLayer) ?? defaultContrastLayer(graph, layer);
-    if (contrast !== layer && !before(graph, layer, contrast)) {
+    if (contrast !== layer && !graph.isAncestor(layer, contrast)) {
       throw new Error(
         `${who}: contrast layer '${contrast}' must be the saliency layer '${layer}' or lie after it`,
       );
     }
-    if (!before(graph, contrast, classifier)) {
+    if (!graph.isAncestor(contrast, classifier)) {
       throw new Error(
         `${who}: contrast layer '${contrast}' must lie before the classifier '${classifier}'`,
       );
     }
   }
-  const mainScope = pathFrom(graph, layer);
+  const mainScope = graph.pathToScores(layer);
   checkRules(graph, mainScope);
-  const contrastScope = pathFrom(graph, contrast);
+  const contrastScope = graph.pathToScores(contrast);
   return { layer, classifier, contrast, dropContrast, plainAdd, mainScope, contrastScope };
 }
 
