@@ -45,6 +45,7 @@ export type { Op, OpKind, OpParams } from "./core/layer_ops.ts";
 export * from "./core/session.ts";
 export * from "./core/targets.ts";
 export * from "./core/registry.ts";
+export * from "./core/options.ts";
 export * from "./core/model_io.ts";
 export * from "./core/explain.ts";
 export * from "./backend/mod.ts";
@@ -54,4 +55,15 @@ export * from "./io/mod.ts";
 export * from "./render/colormap.ts";
 export * from "./render/compose.ts";
 export * from "./plugins/cam_base.ts";
+export {
+  type ChannelReduction,
+  gradientAtLayer,
+  type InputGradientDefinition,
+  inputGradientMethod,
+  type InputGradientOptions,
+  inputLayer,
+  reduceChannels,
+  REDUCTIONS,
+  tiledTargets,
+} from "./plugins/gradient.ts";
 export * from "./metrics/mod.ts";

@@ -4,15 +4,14 @@
  *
  * @module
  */
-import type { ExplainRequest } from "../core/explain.ts";
 import { DEFAULT_MAX_PIXELS, PREPROCESS_PRESETS, type PreprocessPreset } from "../io/mod.ts";
 import { initBackend, NoWebGpuAdapterError, type WinogradMode } from "../backend/mod.ts";
 import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
-import type { PluginOptions } from "../core/types.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { type FlagSpec, type FlagValues, numberFlag, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
+import { type CliRequest, type RequestNames, requestsWithOptions } from "./_plugin_options.ts";
 import {
   DEFAULT_MODEL,
   type LoadedModel,
@@ -55,7 +54,8 @@ export const COMMON_HELP =
   `  -m, --model M        built-in name, tfjs model.json or .onnx file (default shapes-vgg)
       --labels FILE    class names (JSON array/object or one per line), or 'imagenet'
                        (the 1000 ImageNet classes in torchvision's order, shipped)
-      --layer NAME     layer the methods work on (default: each method's choice)
+      --layer NAME     layer the methods work on (default: each method's choice; the model
+                       input's name is a layer too); --opt NAME.layer=L for one method
       --target T       top1 (default), topK, a class index or a class name
       --preprocess P   imagenet, unit (0..1), symmetric (-1..1), caffe, raw (0..255, for
                        models with a Rescaling stem such as EfficientNet), or none (inputs
@@ -78,7 +78,9 @@ export const COMMON_HELP =
                        checked from the file's header before decoding
       --allow-outside-paths  let a model's weights shards (or ONNX external data) lie
                        outside its folder (absolute paths, ../); refused by default
-      --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
+      --opt KEY=VALUE  method option, for every method that takes KEY (repeatable);
+                       NAME.KEY=VALUE for plugin NAME only; NAME.layer=L sets one method's
+                       layer; every plugin's options are listed below
   -q, --quiet          no progress or summary
   -h, --help           this help`;
 
@@ -192,33 +194,26 @@ export function splitSpec(spec: string): [string, string | undefined] {
 
 /**
  * Builds explain requests from method specs (`grad-cam`, `grad-cam+gradual`); a spec
- * without `+` gets each of `extrapolators` (`none` for none).
+ * without `+` gets each of `extrapolators` (`none` for none), marked as the command's
+ * default when `byDefault`. The options from `--opt` are given out and validated once
+ * ({@linkcode requestsWithOptions}): call it once the plugins are loaded.
  */
 export function buildRequests(
   methods: readonly string[],
   extrapolators: readonly string[],
   layer: string | undefined,
   opts: ParsedOptions,
-): ExplainRequest[] {
-  const out: ExplainRequest[] = [];
-  const optionsFor = (name: string | undefined, base: Record<string, unknown>): PluginOptions =>
-    name === undefined ? {} : { ...base, ...(opts.byPlugin[name] ?? {}) };
+  byDefault = false,
+): CliRequest[] {
+  const pairs: RequestNames[] = [];
   for (const spec of methods) {
     const [method, ex] = splitSpec(spec);
     for (const e of ex !== undefined ? [ex] : extrapolators) {
       const extrapolator = e === "none" || e === "" ? undefined : e;
-      // `--opt [NAME.]layer=L` is the request's layer (methods take no `layer` option).
-      const { layer: optLayer, ...methodOptions } = optionsFor(method, opts.all);
-      out.push({
-        method,
-        extrapolator,
-        layer: optLayer !== undefined ? String(optLayer) : layer,
-        methodOptions,
-        extrapolatorOptions: optionsFor(extrapolator, {}),
-      });
+      pairs.push({ method, extrapolator, defaultExtrapolator: byDefault && ex === undefined });
     }
   }
-  return out;
+  return requestsWithOptions(pairs, layer, opts);
 }
 
 /** Loads every `--plugin` module into the registry. */

@@ -45,6 +45,7 @@ const KNOWN = new Set([
   "UsageError",
   "FileError",
   "PluginError",
+  "OptionError",
   "ModelLoadError",
   "TargetError",
   "ImageError",

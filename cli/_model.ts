@@ -20,7 +20,8 @@ import {
 import { registry } from "../core/registry.ts";
 import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
-import type { Extrapolator, SaliencyMethod } from "../core/types.ts";
+import { validateOptions } from "../core/options.ts";
+import type { Extrapolator, PluginOptions, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../io/mod.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
 import { BUILTIN_LABELS } from "../models/labels/mod.ts";
@@ -200,8 +201,8 @@ function lookup(r: ExplainRequest): { method: SaliencyMethod; ex?: Extrapolator 
 }
 
 /**
- * Checks methods, extrapolators, layers and the target against the model before any
- * image is read. Unknown names are usage errors (exit 2); a model the methods cannot work
+ * Checks methods, extrapolators, their options, layers and the target against the model
+ * before any image is read. Unknown names are usage errors (exit 2); a model the methods cannot work
  * on is a {@linkcode FileError} naming the model.
  */
 export function validateRun(
@@ -212,7 +213,13 @@ export function validateRun(
   const graph = m.session.graph;
   for (const r of requests) {
     const { method, ex } = lookup(r);
-    const mo = r.methodOptions ?? {};
+    let mo: PluginOptions, eo: PluginOptions | undefined;
+    try {
+      mo = validateOptions(method, r.methodOptions, { graph });
+      eo = ex && validateOptions(ex, r.extrapolatorOptions, { graph });
+    } catch (e) {
+      throw new UsageError(problemOf(e));
+    }
     let layer: string | undefined;
     try {
       layer = r.layer ?? method.defaultLayer(graph, mo);
@@ -228,7 +235,7 @@ export function validateRun(
     }
     try {
       method.requires(graph, layer, mo);
-      ex?.requires(graph, r.extrapolatorOptions ?? {});
+      if (ex) ex.requires(graph, eo ?? {});
     } catch (e) {
       throw new FileError(m.spec.display, problemOf(e));
     }

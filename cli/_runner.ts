@@ -11,6 +11,7 @@
  * @module
  */
 import type { ExplainRequest } from "../core/explain.ts";
+import { type CliRequest, pluginLines, withoutDefaultAtInput } from "./_plugin_options.ts";
 import type { TargetSpec } from "../core/targets.ts";
 import { boolFlag, type FlagSpec, type FlagValues, parseFlags, stringFlag } from "./_args.ts";
 import {
@@ -30,6 +31,11 @@ export interface Selection {
   readonly methods: readonly string[];
   /** Extrapolators each spec without one gets (`none` for none). */
   readonly extrapolators: readonly string[];
+  /**
+   * Whether `extrapolators` is the command's default rather than asked for: it is then left
+   * off maps already at input resolution, with a note.
+   */
+  readonly defaultExtrapolators?: boolean;
   /** The classes to explain, checked against the model's labels before any image is read. */
   readonly target: TargetSpec;
 }
@@ -82,8 +88,9 @@ export interface Command<S extends object> {
 
 /**
  * The requests of a selection: `--layer` and `--opt` applied (`--opt [NAME.]layer=L` is the
- * request's layer), each spec split into method and extrapolator. Call it only once the
- * plugins are loaded: a spec is split where both sides are registered names.
+ * request's layer), each spec split into method and extrapolator, every option validated
+ * (usage errors, before the model or any image is read). Call it only once the plugins are
+ * loaded: a spec is split where both sides are registered names.
  *
  * @param flags the parsed flags (`--layer`, `--opt`)
  * @param selection the method specs and extrapolators
@@ -91,13 +98,14 @@ export interface Command<S extends object> {
  */
 export function resolveRequests(
   flags: FlagValues,
-  selection: Pick<Selection, "methods" | "extrapolators">,
-): ExplainRequest[] {
+  selection: Pick<Selection, "methods" | "extrapolators" | "defaultExtrapolators">,
+): CliRequest[] {
   return buildRequests(
     selection.methods,
     selection.extrapolators,
     stringFlag(flags, "layer"),
     parseOptions(flags),
+    selection.defaultExtrapolators,
   );
 }
 
@@ -116,7 +124,8 @@ export async function runCommand<S extends object>(
 ): Promise<number> {
   const { flags, positionals } = parseFlags(argv, cmd.flags);
   if (boolFlag(flags, "help")) {
-    console.log(cmd.help);
+    await loadPlugins(flags);
+    console.log([cmd.help, ...pluginLines()].join("\n"));
     return 0;
   }
   backendFlags(flags);
@@ -128,11 +137,14 @@ export async function runCommand<S extends object>(
   const selection = cmd.select(settings, (line) => {
     if (!quiet) console.error(line);
   });
-  const requests = resolveRequests(flags, selection);
+  const asked = resolveRequests(flags, selection);
   await startBackend(flags, cmd.allCores);
   const model = await openModel(flags, quiet);
   try {
-    validateRun(model, requests, selection.target);
+    validateRun(model, asked, selection.target);
+    const requests = withoutDefaultAtInput(model.session.graph, asked, (line) => {
+      if (!quiet) console.error(line);
+    });
     const progress = new Progress({ quiet });
     return await cmd.run({
       flags,

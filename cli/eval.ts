@@ -106,7 +106,8 @@ Options:
                        rise (RISE's code: 11×11 kernel of σ 5, zero padding at the borders)
       --preprocess P   imagenet, unit, symmetric, caffe, raw (default: the built-in model's,
                        else imagenet)
-      --opt KEY=VALUE  method option (repeatable); NAME.KEY=VALUE for one plugin only
+      --opt KEY=VALUE  method option, for every method that takes KEY (repeatable);
+                       NAME.KEY=VALUE for plugin NAME only (every plugin's options below)
       --plugin P       load a method/extrapolator plugin module (repeatable)
       --backend B      wasm (default), cpu or webgpu (needs a GPU adapter: on Linux a
                        Vulkan driver)

@@ -41,7 +41,8 @@ Options:
       --method M       method(s) to run, repeatable or comma list (default grad-cam);
                        METHOD+EXTRAPOLATOR names one combination
       --extrapolate E  gradual+ (default: the measured-better variant), gradual (the paper's),
-                       none, or a comma list: gradual+,gradual,none
+                       none, or a comma list: gradual+,gradual,none; the default is left off
+                       maps already at input resolution (gradient, ...), with a note
       --format F       comma list of overlay, heatmap, grid, npy, json (default overlay,heatmap)
       --json           one JSON record per image and method on stdout
 ${COMMON_HELP}
@@ -294,6 +295,7 @@ const EXPLAIN = imageCommand<ExplainSettings>({
   select: (own) => ({
     methods: own.methods.length ? own.methods : ["grad-cam"],
     extrapolators: own.extrapolators.length ? own.extrapolators : ["gradual+"],
+    defaultExtrapolators: own.extrapolators.length === 0,
   }),
   done(ctx, names) {
     const byStem = namesByStem(names);

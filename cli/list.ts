@@ -1,5 +1,6 @@
 /**
- * `gradual list`: the registered methods and extrapolators (with `--plugin` ones), the
+ * `gradual list`: the registered methods and extrapolators (with `--plugin` ones) and
+ * their options, the
  * built-in models, and with `--model` the model's layers with their output shapes, marking
  * the default target layer, the resolution-reducing layers and the classifier layer.
  *
@@ -13,6 +14,7 @@ import { BUILTIN_MODELS } from "../models/builtin.ts";
 import { boolFlag, parseFlags, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
 import { loadModel, parseInputSize, resolveModelSpec } from "./_model.ts";
+import { pluginLines } from "./_plugin_options.ts";
 
 /** Help of `gradual list`. */
 export const LIST_HELP =
@@ -75,7 +77,7 @@ export function layerTable(g: ModelGraph): string[] {
 export async function runList(argv: readonly string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, FLAGS);
   if (boolFlag(flags, "help")) {
-    console.log(LIST_HELP);
+    console.log([LIST_HELP, ...pluginLines()].join("\n"));
     return 0;
   }
   if (positionals.length > 0) {
@@ -86,12 +88,7 @@ export async function runList(argv: readonly string[]): Promise<number> {
     throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
   }
   for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
-  const lines: string[] = ["Methods:"];
-  const names = (p: { name: string; aliases?: readonly string[] }): string =>
-    p.aliases?.length ? `${p.name} (${p.aliases.join(", ")})` : p.name;
-  lines.push(...table(registry.methods().map((m) => [names(m), m.description])));
-  lines.push("", "Extrapolators:");
-  lines.push(...table(registry.extrapolators().map((e) => [names(e), e.description])));
+  const lines: string[] = pluginLines();
   lines.push("", "Built-in models:");
   lines.push(...table(Object.values(BUILTIN_MODELS).map((b) => [b.name, b.description])));
   const modelArg = stringFlag(flags, "model");

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { checkLayer } from "./graph.ts";
+import { checkLayer, type ModelGraph } from "./graph.ts";
+import { resolvePlugins, validateRequests } from "./options.ts";
 import { PluginError, type Registry, registry as defaultRegistry } from "./registry.ts";
 import { type CompileOptions, createSession, frontEndOf, type OnnxModel } from "./frontends/mod.ts";
-import { ModelSession, type Session } from "./session.ts";
-import { resolveTargets, type TargetSpec } from "./targets.ts";
+import { ModelSession, type Pass, type Session } from "./session.ts";
+import { resolveTargets, type TargetRound, type TargetSpec } from "./targets.ts";
 import {
   type GraphModel,
   type LayersModel,
@@ -21,7 +22,13 @@ import {
   type Tensor4D,
   tf,
 } from "./tensor.ts";
-import type { Extrapolator, PluginOptions, SaliencyMaps, SaliencyMethod } from "./types.ts";
+import type {
+  Extrapolator,
+  PluginOptions,
+  Requirements,
+  SaliencyMaps,
+  SaliencyMethod,
+} from "./types.ts";
 
 /** One method (with optional extrapolator) to run. */
 export interface ExplainRequest {
@@ -29,11 +36,14 @@ export interface ExplainRequest {
   method?: string | SaliencyMethod;
   /** Extrapolator name or object; `"none"` or absent for none. */
   extrapolator?: string | Extrapolator;
-  /** Layer the method works on (default: the method's choice). */
+  /**
+   * Layer the method works on (default: the method's choice); the model input's name is a
+   * layer too. Not an option: `methodOptions.layer` is refused.
+   */
   layer?: string;
-  /** Method options. */
+  /** Method options, validated against the method's declarations. */
   methodOptions?: PluginOptions;
-  /** Extrapolator options. */
+  /** Extrapolator options, validated against the extrapolator's declarations. */
   extrapolatorOptions?: PluginOptions;
 }
 
@@ -117,20 +127,6 @@ function sessionFor(model: ModelLike, input: Tensor4D): Session {
   return sessionOf(model, open ? { inputSize: [input.shape[1], input.shape[2]] } : {});
 }
 
-function resolve(req: ExplainRequest, reg: Registry): {
-  method: SaliencyMethod;
-  extrapolator?: Extrapolator;
-} {
-  const method = typeof req.method === "object" ? req.method : reg.method(req.method ?? "grad-cam");
-  const ex = req.extrapolator;
-  const extrapolator = ex === undefined || ex === "none"
-    ? undefined
-    : typeof ex === "object"
-    ? ex
-    : reg.extrapolator(ex);
-  return { method, extrapolator };
-}
-
 /** Final resize / normalisation of a method's maps, as configured. */
 export function postprocess(
   m: SaliencyMaps,
@@ -207,13 +203,180 @@ export function checkPluginMaps(
   }
 }
 
+/** One request, planned: plugins resolved, options validated, layer chosen and checked. */
+export interface PlannedRequest {
+  /** The method. */
+  readonly method: SaliencyMethod;
+  /** The extrapolator, if any. */
+  readonly extrapolator?: Extrapolator;
+  /** The layer the method works on (the request's, else the method's default). */
+  readonly layer: string | undefined;
+  /** The method's validated options. */
+  readonly methodOptions: PluginOptions;
+  /** The extrapolator's validated options. */
+  readonly extrapolatorOptions: PluginOptions;
+}
+
+/**
+ * Plans requests against a model graph: looks up their plugins, validates their options
+ * ({@linkcode validateRequests}), picks each layer (the request's, else the method's
+ * default) and checks it names a layer of the graph (the model input is one).
+ */
+export function planRequests(
+  graph: ModelGraph,
+  requests: readonly ExplainRequest[],
+  reg: Registry = defaultRegistry,
+): PlannedRequest[] {
+  return validateRequests(requests, { registry: reg, graph }).map((r) => {
+    const { method, extrapolator } = resolvePlugins(r, reg);
+    const methodOptions = r.methodOptions ?? {};
+    const layer = r.layer ?? method.defaultLayer(graph, methodOptions);
+    if (layer !== undefined) checkLayer(graph, layer);
+    return {
+      method,
+      extrapolator,
+      layer,
+      methodOptions,
+      extrapolatorOptions: r.extrapolatorOptions ?? {},
+    };
+  });
+}
+
+/** Everything the planned methods and extrapolators need from the ONE forward pass. */
+function passRequirements(graph: ModelGraph, plans: readonly PlannedRequest[]): Requirements {
+  const record = new Set<string>();
+  const gradientsFrom = new Set<string>();
+  const add = (need: Requirements | undefined): void => {
+    need?.record?.forEach((l) => record.add(l));
+    need?.gradientsFrom?.forEach((l) => gradientsFrom.add(l));
+  };
+  for (const p of plans) {
+    add(p.method.requires(graph, p.layer, p.methodOptions));
+    add(p.extrapolator?.requires(graph, p.extrapolatorOptions));
+  }
+  return { record: [...record], gradientsFrom: [...gradientsFrom] };
+}
+
+/** The class scores and probabilities of a pass, as rows (asynchronous reads only). */
+async function scoreTables(
+  pass: Pass,
+  graph: ModelGraph,
+): Promise<{ scores: number[][]; probabilities: number[][] }> {
+  // Every read is asynchronous (WebGPU in browsers forbids synchronous reads).
+  const scores = await pass.scores.array() as number[][];
+  const probs = tf.tidy(() =>
+    graph.scoreActivation === "sigmoid" ? tf.sigmoid(pass.scores) : tf.softmax(pass.scores)
+  );
+  try {
+    return { scores, probabilities: await probs.array() as number[][] };
+  } finally {
+    probs.dispose();
+  }
+}
+
+/** What every target round of one batch shares. */
+interface RoundContext {
+  readonly session: Session;
+  readonly pass: Pass;
+  readonly batch: number;
+  readonly scores: number[][];
+  readonly probabilities: number[][];
+  readonly opts: Omit<ExplainOptions, keyof ExplainRequest>;
+}
+
+/**
+ * Runs one planned request for one target round: the method, its contract check, the
+ * optional extrapolator, then resizing / normalisation. Returns the final maps (the caller
+ * owns them) and the layer the method reported.
+ */
+async function runPlanned(
+  rc: RoundContext,
+  p: PlannedRequest,
+  round: TargetRound,
+): Promise<{ maps: Tensor3D; layer: string }> {
+  const { session, pass, batch } = rc;
+  const made = await p.method.run({
+    session,
+    pass,
+    targets: round,
+    layer: p.layer,
+    options: p.methodOptions,
+  });
+  try {
+    checkPluginMaps(made, batch, `method '${p.method.name}'`);
+  } catch (e) {
+    const maps = (made as SaliencyMaps | undefined)?.maps;
+    if (maps instanceof tf.Tensor) maps.dispose();
+    throw e;
+  }
+  let final: SaliencyMaps = made;
+  const owned: Tensor[] = [made.maps];
+  try {
+    if (p.extrapolator) {
+      final = p.extrapolator.refine(made, { session, pass, options: p.extrapolatorOptions });
+      if ((final as SaliencyMaps | undefined)?.maps instanceof tf.Tensor) owned.push(final.maps);
+      checkPluginMaps(final, batch, `extrapolator '${p.extrapolator.name}'`);
+    }
+    const [h, w] = session.inputSize;
+    const maps = postprocess(
+      final,
+      [h, w],
+      rc.opts.resize ?? "input",
+      rc.opts.normalize ?? "minmax",
+    );
+    return { maps, layer: made.layer };
+  } finally {
+    owned.forEach((t) => t.dispose());
+  }
+}
+
+/** One {@linkcode Explanation} per image from a round's final maps (disposes them). */
+async function assemble(
+  rc: RoundContext,
+  p: PlannedRequest,
+  round: TargetRound,
+  out: { maps: Tensor3D; layer: string },
+): Promise<Explanation[]> {
+  const [n, oh, ow] = out.maps.shape;
+  let data: Float32Array;
+  try {
+    data = await out.maps.data() as Float32Array;
+  } finally {
+    out.maps.dispose();
+  }
+  const labels = rc.opts.labels;
+  const results: Explanation[] = [];
+  for (let b = 0; b < n; b++) {
+    const c = round.classes[b];
+    const map = data.slice(b * oh * ow, (b + 1) * oh * ow);
+    let lo = Infinity, hi = -Infinity;
+    for (const v of map) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+    results.push({
+      image: b,
+      map,
+      height: oh,
+      width: ow,
+      method: p.method.name,
+      extrapolator: p.extrapolator?.name,
+      layer: out.layer,
+      classIndex: c,
+      className: c >= 0 ? labels?.[c] : undefined,
+      score: c >= 0 ? rc.scores[b][c] : NaN,
+      probability: c >= 0 ? rc.probabilities[b][c] : NaN,
+      empty: !(hi > lo),
+    });
+  }
+  return results;
+}
+
 /**
  * Explains a batch with several methods at once (all from ONE forward pass). Returns, per
  * request, the explanations for every image and target round. The input is checked first
- * ({@linkcode validateInput}), each plugin's maps after it ran ({@linkcode checkPluginMaps}:
- * a {@linkcode PluginError} naming the plugin). A map may hold NaN where a method broke down
- * (e.g. on a flat image); callers check `Number.isFinite` (the CLI fails that image and
- * method).
+ * ({@linkcode validateInput}), then the requests are planned ({@linkcode planRequests}: every
+ * option validated before anything runs), each plugin's maps after it ran
+ * ({@linkcode checkPluginMaps}: a {@linkcode PluginError} naming the plugin). A map may hold
+ * NaN where a method broke down (e.g. on a flat image); callers check `Number.isFinite`
+ * (the CLI fails that image and method).
  */
 export async function explainMany(
   model: ModelLike,
@@ -224,104 +387,17 @@ export async function explainMany(
   const session = sessionFor(model, input);
   await validateInput(session, input);
   const graph = session.graph;
-  const reg = opts.registry ?? defaultRegistry;
-  const plans = requests.map((r) => {
-    const { method, extrapolator } = resolve(r, reg);
-    const mo = r.methodOptions ?? {};
-    const layer = r.layer ?? method.defaultLayer(graph, mo);
-    if (layer !== undefined) checkLayer(graph, layer);
-    return { req: r, method, extrapolator, layer, mo, eo: r.extrapolatorOptions ?? {} };
-  });
-  const record = new Set<string>();
-  const gradientsFrom = new Set<string>();
-  for (const p of plans) {
-    const need = p.method.requires(graph, p.layer, p.mo);
-    need.record?.forEach((l) => record.add(l));
-    need.gradientsFrom?.forEach((l) => gradientsFrom.add(l));
-    const eneed = p.extrapolator?.requires(graph, p.eo);
-    eneed?.record?.forEach((l) => record.add(l));
-    eneed?.gradientsFrom?.forEach((l) => gradientsFrom.add(l));
-  }
-  const pass = session.forward(input, { record: [...record], gradientsFrom: [...gradientsFrom] });
+  const plans = planRequests(graph, requests, opts.registry ?? defaultRegistry);
+  const pass = session.forward(input, passRequirements(graph, plans));
   const results: Explanation[][] = plans.map(() => []);
   try {
-    // Every read is asynchronous (WebGPU in browsers forbids synchronous reads).
-    const scoreRows = await pass.scores.array() as number[][];
-    const rounds = resolveTargets(opts.targets, scoreRows, opts.labels);
-    const probs = tf.tidy(() =>
-      graph.scoreActivation === "sigmoid" ? tf.sigmoid(pass.scores) : tf.softmax(pass.scores)
-    );
-    let probRows: number[][];
-    try {
-      probRows = await probs.array() as number[][];
-    } finally {
-      probs.dispose();
-    }
-    const [h, w] = session.inputSize;
+    const { scores, probabilities } = await scoreTables(pass, graph);
+    const rounds = resolveTargets(opts.targets, scores, opts.labels);
+    const rc: RoundContext = { session, pass, batch: input.shape[0], scores, probabilities, opts };
     for (const round of rounds) {
       for (let i = 0; i < plans.length; i++) {
-        const p = plans[i];
-        const made = await p.method.run({
-          session,
-          pass,
-          targets: round,
-          layer: p.layer,
-          options: p.mo,
-        });
-        const batchN = input.shape[0];
-        try {
-          checkPluginMaps(made, batchN, `method '${p.method.name}'`);
-        } catch (e) {
-          const maps = (made as SaliencyMaps | undefined)?.maps;
-          if (maps instanceof tf.Tensor) maps.dispose();
-          throw e;
-        }
-        let final: SaliencyMaps = made;
-        const owned: Tensor[] = [made.maps];
-        try {
-          if (p.extrapolator) {
-            final = p.extrapolator.refine(made, { session, pass, options: p.eo });
-            if ((final as SaliencyMaps | undefined)?.maps instanceof tf.Tensor) {
-              owned.push(final.maps);
-            }
-            checkPluginMaps(final, batchN, `extrapolator '${p.extrapolator.name}'`);
-          }
-          const out = postprocess(
-            final,
-            [h, w],
-            opts.resize ?? "input",
-            opts.normalize ?? "minmax",
-          );
-          const [n, oh, ow] = out.shape;
-          let data: Float32Array;
-          try {
-            data = await out.data() as Float32Array;
-          } finally {
-            out.dispose();
-          }
-          for (let b = 0; b < n; b++) {
-            const c = round.classes[b];
-            const map = data.slice(b * oh * ow, (b + 1) * oh * ow);
-            let lo = Infinity, hi = -Infinity;
-            for (const v of map) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-            results[i].push({
-              image: b,
-              map,
-              height: oh,
-              width: ow,
-              method: p.method.name,
-              extrapolator: p.extrapolator?.name,
-              layer: made.layer,
-              classIndex: c,
-              className: c >= 0 ? opts.labels?.[c] : undefined,
-              score: c >= 0 ? scoreRows[b][c] : NaN,
-              probability: c >= 0 ? probRows[b][c] : NaN,
-              empty: !(hi > lo),
-            });
-          }
-        } finally {
-          owned.forEach((t) => t.dispose());
-        }
+        const out = await runPlanned(rc, plans[i], round);
+        results[i].push(...await assemble(rc, plans[i], round, out));
       }
     }
   } finally {

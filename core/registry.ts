@@ -5,11 +5,13 @@
  *
  * @module
  */
+import { optionSpecsProblem } from "./options.ts";
 import {
   type Extrapolator,
   type Plugin,
   PLUGIN_API_VERSION,
   type SaliencyMethod,
+  SUPPORTED_PLUGIN_API_VERSIONS,
 } from "./types.ts";
 
 /** Error raised for an unknown name or an invalid plugin. */
@@ -29,17 +31,22 @@ function isPlugin(p: unknown): p is Plugin {
   return (o.kind === "method" || o.kind === "extrapolator") && typeof o.name === "string";
 }
 
-/** Checks the shape and API version of a plugin object; throws {@linkcode PluginError}. */
+/**
+ * Checks the shape, API version and option declarations of a plugin object; throws
+ * {@linkcode PluginError}. Version-1 plugins (no option declarations) are accepted: their
+ * options reach them unchecked.
+ */
 export function validatePlugin(p: unknown, source = "plugin"): Plugin {
   if (!isPlugin(p)) {
     throw new PluginError(
       `${source}: not a plugin (the default export needs kind "method" or "extrapolator" and a name)`,
     );
   }
-  if (p.apiVersion !== PLUGIN_API_VERSION) {
+  if (!SUPPORTED_PLUGIN_API_VERSIONS.includes(p.apiVersion)) {
     throw new PluginError(
       `${source}: plugin '${p.name}' was written for plugin API version ${p.apiVersion}, ` +
-        `this is version ${PLUGIN_API_VERSION}`,
+        `this is version ${PLUGIN_API_VERSION} (versions ` +
+        `${SUPPORTED_PLUGIN_API_VERSIONS.join(", ")} load)`,
     );
   }
   const needs = p.kind === "method" ? ["defaultLayer", "requires", "run"] : ["requires", "refine"];
@@ -47,6 +54,10 @@ export function validatePlugin(p: unknown, source = "plugin"): Plugin {
     if (typeof (p as unknown as Record<string, unknown>)[f] !== "function") {
       throw new PluginError(`${source}: plugin '${p.name}' has no ${f}() function`);
     }
+  }
+  if (p.apiVersion >= 2) {
+    const problem = optionSpecsProblem(p);
+    if (problem) throw new PluginError(`${source}: plugin '${p.name}': ${problem}`);
   }
   return p;
 }

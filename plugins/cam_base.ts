@@ -10,8 +10,9 @@ import type { Pass } from "../core/session.ts";
 import { type Tensor, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
+  type OptionSpecs,
+  type OptionValues,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
   type SaliencyMethod,
@@ -25,13 +26,24 @@ import {
  */
 export type InplaceRelu = "none" | "torchray" | "pgc";
 
-/** Options every CAM method understands. */
-export interface CamOptions {
-  /** Skip the final ReLU and return the raw map (pytorch-grad-cam's `get_cam_image`). */
-  raw?: boolean;
-  /** In-place-ReLU emulation, see {@linkcode InplaceRelu}. */
-  inplaceRelu?: InplaceRelu;
-}
+/** The options every CAM method declares: `raw` and `inplaceRelu`. */
+export const CAM_OPTIONS = {
+  raw: {
+    type: "boolean",
+    default: false,
+    doc: "skip the final ReLU: the raw map (pytorch-grad-cam's get_cam_image)",
+  },
+  inplaceRelu: {
+    type: "string",
+    values: ["none", "torchray", "pgc"],
+    default: "none",
+    doc: "emulate an in-place ReLU after a conv layer: torchray (A, G at the ReLU), " +
+      "pgc (A at the ReLU, G at the layer)",
+  },
+} as const satisfies OptionSpecs;
+
+/** Validated options every CAM method receives (see {@linkcode CAM_OPTIONS}). */
+export type CamOptions = OptionValues<typeof CAM_OPTIONS>;
 
 /** The ReLU layer that directly consumes `layer`'s output, if any. */
 export function followingRelu(graph: ModelGraph, layer: string): string | undefined {
@@ -43,21 +55,23 @@ export function followingRelu(graph: ModelGraph, layer: string): string | undefi
     : undefined;
 }
 
-/** Which layers give A and G for a CAM method, given its options. */
+/** Which layers give A and G for a CAM method, given its in-place-ReLU emulation. */
 export function camLayers(
   graph: ModelGraph,
   layer: string,
-  options: PluginOptions,
+  mode: InplaceRelu,
 ): { aLayer: string; gLayer: string } {
-  const mode = (options.inplaceRelu ?? "none") as InplaceRelu;
   if (mode === "none") return { aLayer: layer, gLayer: layer };
   const relu = followingRelu(graph, layer);
   if (!relu) return { aLayer: layer, gLayer: layer };
   return mode === "torchray" ? { aLayer: relu, gLayer: relu } : { aLayer: relu, gLayer: layer };
 }
 
-/** The definition of a CAM-family method. */
-export interface CamDefinition {
+/**
+ * The definition of a CAM-family method (`S`: the options it declares besides
+ * {@linkcode CAM_OPTIONS}).
+ */
+export interface CamDefinition<S extends OptionSpecs = Record<never, never>> {
   /** Registry name. */
   name: string;
   /** Aliases. */
@@ -66,6 +80,8 @@ export interface CamDefinition {
   description: string;
   /** Whether the method needs G (EigenCAM and ScoreCAM do not). */
   needsGradient?: boolean;
+  /** Options of its own, besides {@linkcode CAM_OPTIONS}. */
+  options?: S;
   /**
    * Combines A `[N, h, w, C]` and G (same shape, or undefined) into raw maps `[N, h, w]`
    * (before the final ReLU). Runs inside `tf.tidy`.
@@ -73,7 +89,7 @@ export interface CamDefinition {
   combine(
     a: Tensor4D,
     g: Tensor4D | undefined,
-    ctx: MethodContext,
+    ctx: MethodContext<CamOptions & OptionValues<S>>,
   ): Tensor3D | Promise<Tensor3D>;
 }
 
@@ -82,7 +98,7 @@ export function defaultCamLayer(graph: ModelGraph): string | undefined {
   return graph.defaultTargetLayer;
 }
 
-function gradientAt(pass: Pass, ctx: MethodContext, gLayer: string): Tensor4D {
+function gradientAt(pass: Pass, ctx: MethodContext<CamOptions>, gLayer: string): Tensor4D {
   const seed = ctx.targets.seed(pass.scores);
   try {
     const [g] = pass.backward(seed, { wrt: [gLayer] });
@@ -92,8 +108,13 @@ function gradientAt(pass: Pass, ctx: MethodContext, gLayer: string): Tensor4D {
   }
 }
 
-/** Builds a {@linkcode SaliencyMethod} from a CAM definition. */
-export function camMethod(def: CamDefinition): SaliencyMethod {
+/**
+ * Builds a {@linkcode SaliencyMethod} from a CAM definition. It declares
+ * {@linkcode CAM_OPTIONS} and the definition's own options.
+ */
+export function camMethod<S extends OptionSpecs = Record<never, never>>(
+  def: CamDefinition<S>,
+): SaliencyMethod<CamOptions & OptionValues<S>> {
   const needsG = def.needsGradient !== false;
   return {
     kind: "method",
@@ -101,16 +122,17 @@ export function camMethod(def: CamDefinition): SaliencyMethod {
     name: def.name,
     aliases: def.aliases,
     description: def.description,
+    options: { ...CAM_OPTIONS, ...def.options },
     defaultLayer: (graph: ModelGraph) => defaultCamLayer(graph),
-    requires(graph: ModelGraph, layer: string | undefined, options: PluginOptions): Requirements {
+    requires(graph: ModelGraph, layer: string | undefined, options: CamOptions): Requirements {
       if (!layer) throw new Error(`${def.name}: the model has no layer with a spatial output`);
-      const { aLayer, gLayer } = camLayers(graph, layer, options);
+      const { aLayer, gLayer } = camLayers(graph, layer, options.inplaceRelu);
       return { record: [aLayer], gradientsFrom: needsG ? [gLayer] : [] };
     },
-    async run(ctx: MethodContext): Promise<SaliencyMaps> {
+    async run(ctx: MethodContext<CamOptions & OptionValues<S>>): Promise<SaliencyMaps> {
       const layer = ctx.layer!;
       const graph = ctx.session.graph;
-      const { aLayer, gLayer } = camLayers(graph, layer, ctx.options);
+      const { aLayer, gLayer } = camLayers(graph, layer, ctx.options.inplaceRelu);
       const a = ctx.pass.activation(aLayer);
       if (a.rank !== 4) {
         throw new Error(

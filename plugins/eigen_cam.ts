@@ -209,11 +209,16 @@ export const eigenCam: SaliencyMethod = camMethod({
   aliases: ["eigencam"],
   description: "EigenCAM: first principal component of the layer's activations (no gradient)",
   needsGradient: false,
+  options: {
+    sign: {
+      type: "string",
+      values: SIGNS,
+      default: "svd-flip",
+      doc: "sign convention of the principal component (svd-flip: pytorch-grad-cam's)",
+    },
+  },
   combine: async (a, _g, ctx) => {
-    const sign = (ctx.options.sign ?? "svd-flip") as EigenSign;
-    if (!SIGNS.includes(sign)) {
-      throw new Error(`eigen-cam: unknown sign '${String(sign)}' (known: ${SIGNS.join(", ")})`);
-    }
+    const sign = ctx.options.sign;
     const [n, h, w, c] = a.shape;
     const values = await a.data(); // asynchronous: webgpu has no synchronous read
     const out = new Float32Array(n * h * w);

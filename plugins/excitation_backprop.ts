@@ -38,10 +38,12 @@
  * Maps are at the saliency layer's native resolution, in EB units (an EB map on post-ReLU
  * inputs sums to 1 per image); `explain` normalises / resizes them as configured.
  *
- * Options (`methodOptions`, also from the CLI as `--opt key=value`):
- * - `layer`: saliency layer when `explain` is given none (see {@linkcode defaultSaliencyLayer}).
- * - c-EB `classifier`: the layer whose weights are negated in the contrast pass (default: the
- *   last layer with a kernel, TorchRay's automatic choice).
+ * The saliency layer is the request's `layer` (default: {@linkcode defaultSaliencyLayer}).
+ * Options (`methodOptions`, also from the CLI as `--opt key=value`; declared in
+ * {@linkcode EB_OPTIONS} and {@linkcode CEB_OPTIONS}):
+ * - `classifier`: the layer whose weights are negated in c-EB's contrast pass and that the
+ *   saliency layer must lie before (default: the last layer with a kernel, TorchRay's
+ *   automatic choice).
  * - c-EB `contrastLayer`: where the contrast is subtracted (default: see
  *   {@linkcode defaultContrastLayer}); must lie between the saliency layer (inclusive) and the
  *   classifier (exclusive).
@@ -86,8 +88,9 @@ import { conv2d, derivedWeight, matMulTransposeB, sameConvTranspose } from "../b
 import { type Tensor, type Tensor2D, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
+  type OptionSpecs,
+  type OptionValues,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
   type SaliencyMethod,
@@ -462,23 +465,43 @@ interface Plan {
   contrastScope: Set<string>;
 }
 
-function parseBool(v: unknown, name: string, who: string): boolean {
-  if (v === undefined) return false;
-  if (typeof v === "boolean") return v;
-  const s = String(v).toLowerCase();
-  if (["true", "1", "yes", "on"].includes(s)) return true;
-  if (["false", "0", "no", "off"].includes(s)) return false;
-  throw new Error(`${who}: option ${name} must be true or false, got '${v}'`);
-}
+/** The options excitation backprop declares. */
+export const EB_OPTIONS = {
+  classifier: {
+    type: "layer",
+    doc: "the classifier layer (default: the last layer with a kernel)",
+  },
+  plainAdd: {
+    type: "boolean",
+    default: false,
+    doc: "residual adds pass the ordinary gradient instead of the share rule " +
+      "(TorchRay on a ResNet without update_resnet)",
+  },
+} as const satisfies OptionSpecs;
 
-function optLayer(
-  graph: ModelGraph,
-  options: PluginOptions,
-  key: string,
-): string | undefined {
-  const v = options[key];
-  if (v === undefined || v === null || v === "") return undefined;
-  const name = String(v);
+/** The options contrastive excitation backprop declares. */
+export const CEB_OPTIONS = {
+  ...EB_OPTIONS,
+  contrastLayer: {
+    type: "layer",
+    doc: "where the contrast is subtracted (default: see defaultContrastLayer)",
+  },
+  dropContrast: {
+    type: "boolean",
+    default: false,
+    doc: "drop the contrast: max(0, EB), as the paper's code on torch < 2",
+  },
+} as const satisfies OptionSpecs;
+
+/** Validated options of {@linkcode excitationBackprop}. */
+export type EbOptions = OptionValues<typeof EB_OPTIONS>;
+
+/** Validated options of {@linkcode contrastiveExcitationBackprop}. */
+export type CebOptions = OptionValues<typeof CEB_OPTIONS>;
+
+/** A named layer option, checked against the graph (undefined when not given). */
+function namedLayer(graph: ModelGraph, name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
   checkLayer(graph, name);
   return name;
 }
@@ -487,12 +510,12 @@ function makePlan(
   who: string,
   graph: ModelGraph,
   layer: string | undefined,
-  options: PluginOptions,
+  options: EbOptions & Partial<CebOptions>,
   contrastive: boolean,
 ): Plan {
   if (!layer) throw new Error(`${who}: the model has no layer with a spatial output`);
   checkLayer(graph, layer);
-  const classifier = optLayer(graph, options, "classifier") ?? graph.classifierLayer;
+  const classifier = namedLayer(graph, options.classifier) ?? graph.classifierLayer;
   if (!classifier) {
     throw new Error(`${who}: the model has no layer with a kernel (Conv2D / Dense) to explain`);
   }
@@ -516,11 +539,11 @@ function makePlan(
       `${who}: layer '${layer}' has output shape [${shape}]; the maps need a 4-D [N, H, W, C] layer`,
     );
   }
-  const dropContrast = contrastive && parseBool(options.dropContrast, "dropContrast", who);
-  const plainAdd = parseBool(options.plainAdd, "plainAdd", who);
+  const dropContrast = contrastive && options.dropContrast === true;
+  const plainAdd = options.plainAdd;
   let contrast = layer;
   if (contrastive && !dropContrast) {
-    contrast = optLayer(graph, options, "contrastLayer") ?? defaultContrastLayer(graph, layer);
+    contrast = namedLayer(graph, options.contrastLayer) ?? defaultContrastLayer(graph, layer);
     if (contrast !== layer && !graph.isAncestor(layer, contrast)) {
       throw new Error(
         `${who}: contrast layer '${contrast}' must be the saliency layer '${layer}' or lie after it`,
@@ -597,28 +620,24 @@ function maps(ctx: MethodContext, name: string, plan: Plan, m: Tensor3D): Salien
   };
 }
 
-function userLayer(graph: ModelGraph, options: PluginOptions): string | undefined {
-  return optLayer(graph, options, "layer") ?? defaultSaliencyLayer(graph);
-}
-
 /**
  * Excitation backprop (`excitation-backprop`, alias `eb`): the channel sum (not clamped) of
  * the EB signal of the target at the saliency layer, TorchRay's `excitation_backprop`.
  * One backward pass on the shared forward pass.
  */
-export const excitationBackprop: SaliencyMethod = {
+export const excitationBackprop: SaliencyMethod<EbOptions> = {
   kind: "method",
   apiVersion: PLUGIN_API_VERSION,
   name: "excitation-backprop",
   aliases: ["eb"],
   description: "Excitation backprop: top-down winner-take-all probabilities, channel-summed",
   usesRules: true,
-  defaultLayer: (graph: ModelGraph, options: PluginOptions): string | undefined =>
-    userLayer(graph, options),
-  requires(graph: ModelGraph, layer: string | undefined, options: PluginOptions): Requirements {
+  options: EB_OPTIONS,
+  defaultLayer: (graph: ModelGraph): string | undefined => defaultSaliencyLayer(graph),
+  requires(graph: ModelGraph, layer: string | undefined, options: EbOptions): Requirements {
     return requirements(makePlan("excitation-backprop", graph, layer, options, false));
   },
-  run(ctx: MethodContext): SaliencyMaps {
+  run(ctx: MethodContext<EbOptions>): SaliencyMaps {
     const graph = ctx.session.graph;
     const plan = makePlan("excitation-backprop", graph, ctx.layer, ctx.options, false);
     const seed = ctx.targets.seed(ctx.pass.scores);
@@ -640,19 +659,19 @@ export const excitationBackprop: SaliencyMethod = {
  * `dropContrast` (see the module doc). Two backward passes (one with `dropContrast`) on the
  * shared forward pass.
  */
-export const contrastiveExcitationBackprop: SaliencyMethod = {
+export const contrastiveExcitationBackprop: SaliencyMethod<CebOptions> = {
   kind: "method",
   apiVersion: PLUGIN_API_VERSION,
   name: "contrastive-excitation-backprop",
   aliases: ["c-eb", "ceb"],
   description: "Contrastive excitation backprop: EB of the target minus EB of its negation",
   usesRules: true,
-  defaultLayer: (graph: ModelGraph, options: PluginOptions): string | undefined =>
-    userLayer(graph, options),
-  requires(graph: ModelGraph, layer: string | undefined, options: PluginOptions): Requirements {
+  options: CEB_OPTIONS,
+  defaultLayer: (graph: ModelGraph): string | undefined => defaultSaliencyLayer(graph),
+  requires(graph: ModelGraph, layer: string | undefined, options: CebOptions): Requirements {
     return requirements(makePlan("contrastive-excitation-backprop", graph, layer, options, true));
   },
-  run(ctx: MethodContext): SaliencyMaps {
+  run(ctx: MethodContext<CebOptions>): SaliencyMaps {
     const name = "contrastive-excitation-backprop";
     const graph = ctx.session.graph;
     const plan = makePlan(name, graph, ctx.layer, ctx.options, true);
@@ -672,5 +691,8 @@ export const contrastiveExcitationBackprop: SaliencyMethod = {
 };
 
 /** Both methods (the module's default export, for `registry.load`). */
-const plugins: SaliencyMethod[] = [excitationBackprop, contrastiveExcitationBackprop];
+const plugins: SaliencyMethod[] = [
+  excitationBackprop as SaliencyMethod,
+  contrastiveExcitationBackprop as SaliencyMethod,
+];
 export default plugins;

@@ -11,8 +11,8 @@
  * Options:
  * - `reduce`: how the channels become one map, see {@linkcode ChannelReduction}; default
  *   `max-abs` (TorchRay's max over channels of |gradient|);
- * - `layer` (the explain request's `layer`): differentiate at that layer's output instead of
- *   the input (default: the model input).
+ * - the explain request's `layer` (not an option): differentiate at that layer's output
+ *   instead of the input (default: the model input).
  *
  * @example The input gradient on the built-in shapes model
  * ```ts
@@ -42,7 +42,6 @@ import { type Tensor, type Tensor2D, type Tensor3D, tf } from "../core/tensor.ts
 import {
   type MethodContext,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
   type SaliencyMethod,
@@ -58,18 +57,36 @@ import {
  */
 export type ChannelReduction = "max-abs" | "sum-abs" | "sum" | "l2" | "max";
 
-const REDUCTIONS: readonly ChannelReduction[] = ["max-abs", "sum-abs", "sum", "l2", "max"];
+/** Every {@linkcode ChannelReduction}. */
+export const REDUCTIONS: readonly ChannelReduction[] = ["max-abs", "sum-abs", "sum", "l2", "max"];
 
-/** Reads the `reduce` option, falling back to `fallback`; throws on unknown values. */
-export function reductionOption(
-  options: PluginOptions,
+/** The doc line of the `reduce` option. */
+export const REDUCE_DOC: string =
+  "how the channels become one map (max-abs: TorchRay's; sum keeps completeness)";
+
+/** The declaration of the `reduce` option with its default. */
+export function reduceOption(
   fallback: ChannelReduction,
-): ChannelReduction {
-  const r = options.reduce ?? fallback;
-  if (!REDUCTIONS.includes(r as ChannelReduction)) {
-    throw new Error(`unknown reduce '${String(r)}' (known: ${REDUCTIONS.join(", ")})`);
-  }
-  return r as ChannelReduction;
+): {
+  readonly type: "string";
+  readonly values: readonly ChannelReduction[];
+  readonly default: ChannelReduction;
+  readonly doc: string;
+} {
+  return {
+    type: "string",
+    values: REDUCTIONS,
+    default: fallback,
+    doc: REDUCE_DOC,
+  };
+}
+
+/** Validated options of an input-gradient method. */
+export interface InputGradientOptions {
+  /** The channel reduction. */
+  readonly reduce: ChannelReduction;
+  /** Other options (none for the built-in input-gradient methods). */
+  readonly [key: string]: unknown;
 }
 
 /** Reduces an NHWC attribution over its channels (see {@linkcode ChannelReduction}). */
@@ -144,7 +161,10 @@ export function tiledTargets(round: TargetRound, n: number, copies: number): Tar
   };
 }
 
-/** The layer an input-gradient method works at: the request's layer, else the input. */
+/**
+ * The layer an input-gradient method works at: the request's layer, else the input (the
+ * model input's name is a valid layer everywhere a layer is asked for).
+ */
 export function inputLayer(graph: ModelGraph, layer: string | undefined): string {
   return layer ?? graph.inputName;
 }
@@ -165,8 +185,25 @@ export interface InputGradientDefinition {
   timesInput?: boolean;
 }
 
-/** Builds a {@linkcode SaliencyMethod} from an input-gradient definition. */
-export function inputGradientMethod(def: InputGradientDefinition): SaliencyMethod {
+/**
+ * Builds a {@linkcode SaliencyMethod} from an input-gradient definition: the
+ * (pseudo-)gradient of the target score at the model input (or at the request's layer),
+ * optionally times the input, reduced over the channels to maps at that layer's resolution.
+ * It declares one option, `reduce`.
+ *
+ * @example
+ * ```ts
+ * import { inputGradientMethod } from "../mod.ts";
+ * const sumGradient = inputGradientMethod({
+ *   name: "sum-gradient",
+ *   description: "Gradient w.r.t. the input, summed over the channels",
+ *   defaultReduce: "sum",
+ * });
+ * ```
+ */
+export function inputGradientMethod(
+  def: InputGradientDefinition,
+): SaliencyMethod<InputGradientOptions> {
   return {
     kind: "method",
     apiVersion: PLUGIN_API_VERSION,
@@ -174,15 +211,16 @@ export function inputGradientMethod(def: InputGradientDefinition): SaliencyMetho
     aliases: def.aliases,
     description: def.description,
     usesRules: def.rule !== undefined,
+    options: { reduce: reduceOption(def.defaultReduce) },
     defaultLayer: (graph: ModelGraph): string => graph.inputName,
     requires(graph: ModelGraph, layer: string | undefined): Requirements {
       const l = inputLayer(graph, layer);
       return { record: def.timesInput ? [l] : [], gradientsFrom: [l] };
     },
-    run(ctx: MethodContext): SaliencyMaps {
+    run(ctx: MethodContext<InputGradientOptions>): SaliencyMaps {
       const graph = ctx.session.graph;
       const layer = inputLayer(graph, ctx.layer);
-      const how = reductionOption(ctx.options, def.defaultReduce);
+      const how = ctx.options.reduce;
       const g = gradientAtLayer(ctx.pass, ctx.targets, layer, def.rule);
       const maps = tf.tidy(() => {
         const attr = def.timesInput ? g.mul(ctx.pass.activation(layer)) : g;

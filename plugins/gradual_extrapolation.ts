@@ -46,8 +46,9 @@ import { channelSum, resizeMaps, type Tensor3D, tf } from "../core/tensor.ts";
 import {
   type Extrapolator,
   type ExtrapolatorContext,
+  type OptionSpecs,
+  type OptionValues,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
 } from "../core/types.ts";
@@ -89,19 +90,32 @@ export function zClipMinMax(h: Tensor3D, batch: boolean): Tensor3D {
   });
 }
 
+/** The options the gradual extrapolator declares. */
+export const GRADUAL_OPTIONS = {
+  statistics: {
+    type: "string",
+    values: ["image", "batch"],
+    default: "image",
+    doc: "max / mean / std per image, or over the whole batch (the paper's code)",
+  },
+} as const satisfies OptionSpecs;
+
+/** Validated options of {@linkcode gradualExtrapolation}. */
+export type GradualOptions = OptionValues<typeof GRADUAL_OPTIONS>;
+
 /** The gradual extrapolator plugin (`gradual`). */
-export const gradualExtrapolation: Extrapolator = {
+export const gradualExtrapolation: Extrapolator<GradualOptions> = {
   kind: "extrapolator",
   apiVersion: PLUGIN_API_VERSION,
   name: "gradual",
   aliases: ["gradual-extrapolation"],
   description: "Gradual extrapolation: sharpen a map through every resolution-reducing layer",
+  options: GRADUAL_OPTIONS,
   requires(graph: ModelGraph): Requirements {
     return { record: pyramidLayers(graph) };
   },
-  refine(maps: SaliencyMaps, ctx: ExtrapolatorContext): SaliencyMaps {
-    const opts: PluginOptions = ctx.options;
-    const batch = opts.statistics === "batch";
+  refine(maps: SaliencyMaps, ctx: ExtrapolatorContext<GradualOptions>): SaliencyMaps {
+    const batch = ctx.options.statistics === "batch";
     const layers = pyramidLayers(ctx.session.graph);
     const out = tf.tidy(() => {
       let h = maps.maps;

@@ -67,8 +67,8 @@ import { channelSum, resizeMaps, type Tensor3D, type Tensor4D, tf } from "../cor
 import {
   type Extrapolator,
   type ExtrapolatorContext,
+  type OptionSpecs,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
 } from "../core/types.ts";
@@ -89,7 +89,7 @@ export interface StageFactor {
 export type GradualPlusNormalize = "softsign" | "minmax";
 
 /** The settings of `gradual+` (see the module documentation for the defaults' reasons). */
-export interface GradualPlusConfig {
+export type GradualPlusConfig = {
   /**
    * Exponent of every factor: a positive number, or `"geometric"` for `1 / S` with `S` the
    * number of factors applied (default 1).
@@ -97,13 +97,30 @@ export interface GradualPlusConfig {
   readonly exponent: number | "geometric";
   /** Final scaling to [0, 1] (default `"minmax"`). */
   readonly normalize: GradualPlusNormalize;
-}
+};
 
 /** The defaults of {@linkcode GradualPlusConfig}. */
 export const GRADUAL_PLUS_DEFAULTS: GradualPlusConfig = Object.freeze({
   exponent: 1,
   normalize: "minmax",
 });
+
+/** The options `gradual+` declares. */
+export const GRADUAL_PLUS_OPTIONS = {
+  exponent: {
+    type: "number",
+    above: 0,
+    values: ["geometric"],
+    default: GRADUAL_PLUS_DEFAULTS.exponent,
+    doc: "exponent of every factor (geometric: 1 / the number of factors)",
+  },
+  normalize: {
+    type: "string",
+    values: ["minmax", "softsign"],
+    default: GRADUAL_PLUS_DEFAULTS.normalize,
+    doc: "final scaling to [0, 1]",
+  },
+} as const satisfies OptionSpecs;
 
 /** Activations whose output is never negative. */
 const NON_NEGATIVE_ACTIVATIONS = new Set([
@@ -212,20 +229,6 @@ function exponentFor(cfg: GradualPlusConfig, count: number): number {
   return cfg.exponent === "geometric" ? 1 / Math.max(1, count) : cfg.exponent;
 }
 
-/** Reads and checks `gradual+`'s plugin options. */
-export function gradualPlusConfig(options: PluginOptions): GradualPlusConfig {
-  const e = options.exponent ?? GRADUAL_PLUS_DEFAULTS.exponent;
-  const exponent = e === "geometric" ? "geometric" : Number(e);
-  if (exponent !== "geometric" && !(Number.isFinite(exponent) && exponent > 0)) {
-    throw new Error(`gradual+: exponent must be 'geometric' or a positive number, got '${e}'`);
-  }
-  const normalize = options.normalize ?? GRADUAL_PLUS_DEFAULTS.normalize;
-  if (normalize !== "softsign" && normalize !== "minmax") {
-    throw new Error(`gradual+: normalize must be 'softsign' or 'minmax', got '${normalize}'`);
-  }
-  return { exponent, normalize };
-}
-
 /**
  * Per-image scaling of `[N, h, w]` maps to [0, 1] without a plateau: z-score (population
  * std), strictly increasing softsign `z / (1 + |z|)`, min-max. A constant map becomes 0.
@@ -332,19 +335,19 @@ export function refineWithStages(
  * assert.equal(pointingGame(e.map, scene.mask, 128, 128), 1); // the map's peak lies on the square
  * ```
  */
-export const gradualPlus: Extrapolator = {
+export const gradualPlus: Extrapolator<GradualPlusConfig> = {
   kind: "extrapolator",
   apiVersion: PLUGIN_API_VERSION,
   name: "gradual+",
   aliases: ["gradual-plus"],
   description:
     "Gradual extrapolation, improved: one non-negative factor per resolution stage, no plateau",
-  requires(graph: ModelGraph, options: PluginOptions): Requirements {
-    gradualPlusConfig(options);
+  options: GRADUAL_PLUS_OPTIONS,
+  requires(graph: ModelGraph): Requirements {
     return { record: stageFactors(graph).map((s) => s.layer) };
   },
-  refine(maps: SaliencyMaps, ctx: ExtrapolatorContext): SaliencyMaps {
-    const cfg = gradualPlusConfig(ctx.options);
+  refine(maps: SaliencyMaps, ctx: ExtrapolatorContext<GradualPlusConfig>): SaliencyMaps {
+    const cfg = ctx.options;
     const [ih, iw] = ctx.session.inputSize;
     const acts = stageFactors(ctx.session.graph).map((s) => ctx.pass.activation(s.layer));
     const out = refineWithStages(maps.maps, acts as Tensor4D[], [ih, iw], cfg);

@@ -56,16 +56,18 @@ import type { ModelGraph } from "../core/graph.ts";
 import { type Tensor, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
+  type OptionSpecs,
+  type OptionValues,
   PLUGIN_API_VERSION,
-  type PluginOptions,
   type Requirements,
   type SaliencyMaps,
   type SaliencyMethod,
 } from "../core/types.ts";
 import {
   type ChannelReduction,
+  REDUCE_DOC,
   reduceChannels,
-  reductionOption,
+  REDUCTIONS,
   tiledTargets,
 } from "./gradient.ts";
 
@@ -73,6 +75,38 @@ export type { ChannelReduction };
 
 /** Discretisations of the path integral. */
 export type RiemannRule = "trapezoid" | "right" | "left" | "middle" | "gauss-legendre";
+
+const RULES: readonly RiemannRule[] = ["trapezoid", "right", "left", "middle", "gauss-legendre"];
+
+function baselineProblem(b: unknown): string | undefined {
+  if (b === "zeros" || typeof b === "number" || b instanceof tf.Tensor) return undefined;
+  if (Array.isArray(b) && b.length > 0 && b.every((v) => Number.isFinite(Number(v)))) {
+    return undefined;
+  }
+  return "'zeros', a number, a per-channel number array or a tensor";
+}
+
+/** The options integrated gradients declares. */
+export const INTEGRATED_GRADIENTS_OPTIONS = {
+  baseline: {
+    type: "value",
+    accepts: "zeros|a number|one number per channel|a tensor",
+    doc: "the path's start (default: 0 everywhere)",
+    check: (v: unknown): string | undefined => baselineProblem(v),
+  },
+  steps: { type: "integer", min: 1, default: 50, doc: "intervals of the path integral" },
+  riemann: {
+    type: "string",
+    values: RULES,
+    default: "trapezoid",
+    doc: "discretisation of the integral (gauss-legendre: Captum's default)",
+  },
+  batchSize: { type: "integer", min: 1, default: 32, doc: "images per forward pass" },
+  reduce: { type: "string", values: REDUCTIONS, default: "sum", doc: REDUCE_DOC },
+} as const satisfies OptionSpecs;
+
+/** Validated options of {@linkcode integratedGradients}. */
+export type IntegratedGradientsOptions = OptionValues<typeof INTEGRATED_GRADIENTS_OPTIONS>;
 
 /** Gauss-Legendre nodes and weights on [0, 1] (Newton iteration on P_n, float64). */
 export function gaussLegendre(n: number): { alphas: number[]; weights: number[] } {
@@ -133,8 +167,7 @@ export function pathPoints(
 }
 
 /** The baseline as a tensor broadcastable to `x` (caller disposes). */
-function baselineOf(x: Tensor4D, options: PluginOptions): Tensor {
-  const b = options.baseline;
+function baselineOf(x: Tensor4D, b: unknown): Tensor {
   if (b === undefined || b === null || b === "zeros") return tf.zerosLike(x);
   if (typeof b === "number") return tf.fill(x.shape, b);
   if (Array.isArray(b)) {
@@ -151,21 +184,14 @@ function baselineOf(x: Tensor4D, options: PluginOptions): Tensor {
   );
 }
 
-function positiveInt(v: unknown, fallback: number, what: string): number {
-  const n = v === undefined ? fallback : Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`integrated-gradients: ${what} must be a positive integer`);
-  }
-  return n;
-}
-
 /** The integrated gradients method plugin (`integrated-gradients`, aliases `ig`). */
-export const integratedGradients: SaliencyMethod = {
+export const integratedGradients: SaliencyMethod<IntegratedGradientsOptions> = {
   kind: "method",
   apiVersion: PLUGIN_API_VERSION,
   name: "integrated-gradients",
   aliases: ["ig", "integrated_gradients"],
   description: "Integrated gradients: (x - baseline) times the path-averaged gradient",
+  options: INTEGRATED_GRADIENTS_OPTIONS,
   defaultLayer: (graph: ModelGraph): string => graph.inputName,
   requires(graph: ModelGraph, layer: string | undefined): Requirements {
     if (layer !== undefined && layer !== graph.inputName) {
@@ -175,17 +201,14 @@ export const integratedGradients: SaliencyMethod = {
     }
     return {}; // the path points run on forward passes of their own
   },
-  run(ctx: MethodContext): SaliencyMaps {
-    const how = reductionOption(ctx.options, "sum");
-    const steps = positiveInt(ctx.options.steps, 50, "steps");
-    const batchSize = positiveInt(ctx.options.batchSize, 32, "batchSize");
-    const rule = String(ctx.options.riemann ?? "trapezoid") as RiemannRule;
-    const { alphas, weights } = pathPoints(steps, rule);
+  run(ctx: MethodContext<IntegratedGradientsOptions>): SaliencyMaps {
+    const { reduce: how, steps, batchSize, riemann } = ctx.options;
+    const { alphas, weights } = pathPoints(steps, riemann);
     const session = ctx.session;
     const inputName = session.graph.inputName;
     const x = ctx.pass.input;
     const n = x.shape[0];
-    const base = baselineOf(x, ctx.options);
+    const base = baselineOf(x, ctx.options.baseline);
     const delta = tf.tidy(() => x.sub(base) as Tensor4D);
     const start = tf.tidy(() => base.add(tf.zerosLike(x)) as Tensor4D);
     base.dispose();

@@ -27,6 +27,14 @@ import { scoreCam } from "./score_cam.ts";
 import { smoothGrad } from "./smooth_grad.ts";
 import { xgradCam } from "./xgrad_cam.ts";
 
+// Option declarations and the typed options they give.
+export { CEB_OPTIONS, type CebOptions, EB_OPTIONS, type EbOptions } from "./excitation_backprop.ts";
+export { GRADUAL_OPTIONS, type GradualOptions } from "./gradual_extrapolation.ts";
+export {
+  INTEGRATED_GRADIENTS_OPTIONS,
+  type IntegratedGradientsOptions,
+} from "./integrated_gradients.ts";
+export { SMOOTH_GRAD_OPTIONS, type SmoothGradOptions } from "./smooth_grad.ts";
 export {
   contrastiveExcitationBackprop,
   deconvnet,

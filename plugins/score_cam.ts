@@ -50,13 +50,11 @@ function masksOf(a: Tensor4D, b: number, height: number, width: number): Tensor3
 }
 
 /** Target scores `[N, C]` of every channel's masked input. */
-async function channelScores(a: Tensor4D, ctx: MethodContext): Promise<Tensor2D> {
+async function channelScores(a: Tensor4D, ctx: MethodContext, batch: number): Promise<Tensor2D> {
   const { session, pass, targets } = ctx;
   const x = pass.input;
   const [n, height, width, ch] = x.shape;
   const c = a.shape[3];
-  const batch = Math.max(1, Math.floor(Number(ctx.options.batchSize ?? 16)));
-  if (!Number.isFinite(batch)) throw new Error("score-cam: batchSize must be a positive number");
   const seed = targets.seed(pass.scores); // [N, classes]: one-hot for class targets
   const out = new Float32Array(n * c);
   try {
@@ -94,8 +92,16 @@ export const scoreCam: SaliencyMethod = camMethod({
   aliases: ["scorecam"],
   description: "Score-CAM: activations weighted by the softmax of the scores of masked inputs",
   needsGradient: false,
+  options: {
+    batchSize: {
+      type: "integer",
+      min: 1,
+      default: 16,
+      doc: "masked images per forward pass",
+    },
+  },
   combine: async (a, _g, ctx) => {
-    const s = await channelScores(a, ctx);
+    const s = await channelScores(a, ctx, ctx.options.batchSize);
     try {
       return tf.tidy(() => weightedChannelSum(a, tf.softmax(s, -1)));
     } finally {

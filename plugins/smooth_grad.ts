@@ -12,7 +12,8 @@
  * Options: `base` (method name, default `gradient`), `samples` (default 25), `noise` (std
  * as a fraction of each image's value range, default 0.15), `seed` (default 0),
  * `batchSize` (images per forward pass, default 32), `baseOptions` (options of the base
- * method; otherwise every option not listed here is passed on to it, e.g. `reduce`).
+ * method); every other option is passed on to the base method (e.g. `reduce`) and
+ * validated against its declarations.
  *
  * @example SmoothGrad over guided backpropagation on the built-in shapes model
  * ```ts
@@ -42,6 +43,8 @@ import { registry } from "../core/registry.ts";
 import { type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import {
   type MethodContext,
+  type OptionSpecs,
+  type OptionValues,
   PLUGIN_API_VERSION,
   type PluginOptions,
   type Requirements,
@@ -50,30 +53,51 @@ import {
 } from "../core/types.ts";
 import { tiledTargets } from "./gradient.ts";
 
-const OWN_OPTIONS = new Set(["base", "samples", "noise", "seed", "batchSize", "baseOptions"]);
-
-/** The wrapped method and the options it receives. */
-function baseOf(options: PluginOptions): { base: SaliencyMethod; baseOptions: PluginOptions } {
-  const name = String(options.base ?? "gradient");
-  if (name === "smooth-grad" || name === "smoothgrad") {
+/** The base method named by `base` (any registered method but smooth-grad itself). */
+function baseMethod(name: unknown): SaliencyMethod {
+  const base = registry.method(String(name ?? "gradient"));
+  if (base.name === "smooth-grad") {
     throw new Error("smooth-grad: the base method cannot be smooth-grad itself");
   }
-  const base = registry.method(name);
-  if (options.baseOptions && typeof options.baseOptions === "object") {
-    return { base, baseOptions: options.baseOptions as PluginOptions };
-  }
-  const rest: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(options)) if (!OWN_OPTIONS.has(k)) rest[k] = v;
-  return { base, baseOptions: rest };
+  return base;
 }
 
-function positiveInt(v: unknown, fallback: number, what: string): number {
-  const n = v === undefined ? fallback : Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`smooth-grad: ${what} must be a positive integer`);
+function baseProblem(name: unknown): string | undefined {
+  try {
+    baseMethod(name);
+    return undefined;
+  } catch (e) {
+    return `a registered method other than smooth-grad (${(e as Error).message})`;
   }
-  return n;
 }
+
+/** The options SmoothGrad declares (undeclared ones go to the base method). */
+export const SMOOTH_GRAD_OPTIONS = {
+  base: {
+    type: "string",
+    accepts: "a method name",
+    default: "gradient",
+    doc: "the method whose maps are averaged (any registered method)",
+    check: (v: unknown): string | undefined => baseProblem(v),
+  },
+  samples: { type: "integer", min: 1, default: 25, doc: "noisy copies averaged" },
+  noise: {
+    type: "number",
+    min: 0,
+    default: 0.15,
+    doc: "noise std as a fraction of each image's value range",
+  },
+  seed: { type: "number", default: 0, doc: "seed of the noise generator" },
+  batchSize: { type: "integer", min: 1, default: 32, doc: "images per forward pass" },
+  baseOptions: {
+    type: "options",
+    doc: "options of the base method (other options not listed here go there too)",
+    of: (options: PluginOptions): SaliencyMethod => baseMethod(options.base),
+  },
+} as const satisfies OptionSpecs;
+
+/** Validated options of {@linkcode smoothGrad}. */
+export type SmoothGradOptions = OptionValues<typeof SMOOTH_GRAD_OPTIONS>;
 
 /**
  * A seeded standard normal generator (32-bit counter hash + Box-Muller), deterministic on
@@ -104,27 +128,23 @@ export function normalGenerator(seed: number): () => number {
 }
 
 /** The SmoothGrad method plugin (`smooth-grad`, alias `smoothgrad`). */
-export const smoothGrad: SaliencyMethod = {
+export const smoothGrad: SaliencyMethod<SmoothGradOptions> = {
   kind: "method",
   apiVersion: PLUGIN_API_VERSION,
   name: "smooth-grad",
   aliases: ["smoothgrad"],
   description: "SmoothGrad: any method's maps averaged over seeded noisy copies of the input",
-  defaultLayer(graph: ModelGraph, options: PluginOptions): string | undefined {
-    const { base, baseOptions } = baseOf(options);
-    return base.defaultLayer(graph, baseOptions);
+  options: SMOOTH_GRAD_OPTIONS,
+  forwardOthersTo: "baseOptions",
+  defaultLayer(graph: ModelGraph, options: SmoothGradOptions): string | undefined {
+    return baseMethod(options.base).defaultLayer(graph, options.baseOptions);
   },
   requires(): Requirements {
     return {}; // the base runs on forward passes of its own
   },
-  async run(ctx: MethodContext): Promise<SaliencyMaps> {
-    const { base, baseOptions } = baseOf(ctx.options);
-    const samples = positiveInt(ctx.options.samples, 25, "samples");
-    const batchSize = positiveInt(ctx.options.batchSize, 32, "batchSize");
-    const noise = Number(ctx.options.noise ?? 0.15);
-    if (!Number.isFinite(noise) || noise < 0) {
-      throw new Error("smooth-grad: noise must be a non-negative number");
-    }
+  async run(ctx: MethodContext<SmoothGradOptions>): Promise<SaliencyMaps> {
+    const { samples, batchSize, noise, seed, baseOptions } = ctx.options;
+    const base = baseMethod(ctx.options.base);
     const x = ctx.pass.input;
     const [n, h, w, c] = x.shape;
     const per = h * w * c;
@@ -137,7 +157,7 @@ export const smoothGrad: SaliencyMethod = {
     });
     const sigmas = Array.from(await sigma.data());
     sigma.dispose();
-    const normal = normalGenerator(Number(ctx.options.seed ?? 0));
+    const normal = normalGenerator(seed);
     const perForward = Math.max(1, Math.floor(batchSize / n));
     let sum: Tensor3D | undefined;
     let first: SaliencyMaps | undefined;

@@ -392,6 +392,11 @@ Deno.test("list: methods, extrapolators, plugins and a model's layers", async ()
   for (const s of ["grad-cam", "gradual", "boom-cam", "Built-in models", "shapes-vgg"]) {
     assert(r.stdout.includes(s), `list lacks ${s}`);
   }
+  // Every plugin's options, from its declarations: allowed values, default, doc.
+  const row = (name: string) => r.stdout.split("\n").find((l) => l.trim().startsWith(name)) ?? "";
+  assert(/none\|torchray\|pgc +default none +emulate/.test(row("inplaceRelu")), row("inplaceRelu"));
+  assert(/image\|batch +default image/.test(row("statistics")), row("statistics"));
+  assert(/integer >= 1 +default 50 +intervals/.test(row("steps")), row("steps"));
   const line = (name: string) => r.stdout.split("\n").find((l) => l.includes(` ${name} `)) ?? "";
   assert(line("features_11").includes("target (default)"), line("features_11"));
   assert(line("features_12").includes("[N, 8, 8, 64]"), line("features_12"));

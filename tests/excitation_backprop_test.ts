@@ -363,7 +363,7 @@ Deno.test("EB / c-EB errors: unsupported layers, layers after the classifier, no
           layer: "c1",
           methodOptions: { dropContrast: "maybe" },
         }),
-      /dropContrast must be true or false/,
+      /method 'contrastive-excitation-backprop': option 'dropContrast' must be true\|false, got 'maybe'/,
     );
     await assertRejects(
       () => explain(sigmoid, x, { method: "eb", layer: "gap" }),

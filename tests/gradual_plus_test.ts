@@ -9,6 +9,7 @@ import { initBackend } from "../backend/mod.ts";
 import { explain, sessionOf } from "../core/explain.ts";
 import { readGraph } from "../core/graph.ts";
 import { loadLayersModel } from "../core/model_io.ts";
+import { validateOptions } from "../core/options.ts";
 import { registry } from "../core/registry.ts";
 import { channelSum, type Tensor3D, type Tensor4D, tf } from "../core/tensor.ts";
 import { generateScene } from "../models/scenes.ts";
@@ -16,7 +17,7 @@ import "../plugins/mod.ts";
 import { pyramidLayers } from "../plugins/gradual_extrapolation.ts";
 import {
   GRADUAL_PLUS_DEFAULTS,
-  gradualPlusConfig,
+  gradualPlus,
   refineWithStages,
   softsignMinMax,
   stageFactors,
@@ -253,15 +254,16 @@ Deno.test("gradual+: the rule on hand-made tensors, options and normalisation", 
   // Strictly increasing normalisation: ranking kept, large values stay distinct.
   const s = softsignMinMax(tf.tensor3d([[[0, 1], [1000, 1001]]])).dataSync();
   assert(s[0] === 0 && s[0] < s[1] && s[1] < s[2] && s[2] < s[3] && s[3] === 1);
-  assertEquals(gradualPlusConfig({}), GRADUAL_PLUS_DEFAULTS);
-  assertEquals(gradualPlusConfig({ exponent: "0.5", normalize: "softsign" }), {
+  assertEquals(validateOptions(gradualPlus, {}), GRADUAL_PLUS_DEFAULTS);
+  assertEquals(validateOptions(gradualPlus, { exponent: "0.5", normalize: "softsign" }), {
     exponent: 0.5,
     normalize: "softsign",
   });
+  assertEquals(validateOptions(gradualPlus, { exponent: "geometric" }).exponent, "geometric");
   const xs = tf.randomUniform([1, 64, 64, 3], -1, 1, "float32", 2) as Tensor4D;
   await assertRejects(
     () => explain(fixture, xs, { extrapolator: "gradual+", extrapolatorOptions: { exponent: -1 } }),
-    /exponent/,
+    /extrapolator 'gradual\+': option 'exponent' must be number > 0 or geometric, got -1/,
   );
   await assertRejects(
     () =>
@@ -269,7 +271,7 @@ Deno.test("gradual+: the rule on hand-made tensors, options and normalisation", 
         extrapolator: "gradual+",
         extrapolatorOptions: { normalize: "clip" },
       }),
-    /normalize/,
+    /extrapolator 'gradual\+': option 'normalize' must be minmax\|softsign, got 'clip'/,
   );
   tf.dispose([act, maps, out, xs]);
 });

@@ -289,9 +289,11 @@ Deno.test("GraphModel: predict and single-output methods return scores (no resha
 });
 
 const EXTRAPOLATORS = [undefined, ...registry.extrapolators().map((e) => e.name)];
-const FAST = { samples: 4, steps: 8 };
-const optsFor = (method: string) =>
-  method === "smooth-grad" || method === "integrated-gradients" ? FAST : {};
+const FAST: Record<string, Record<string, unknown>> = {
+  "smooth-grad": { samples: 4 },
+  "integrated-gradients": { steps: 8 },
+};
+const optsFor = (method: string) => FAST[method] ?? {};
 
 Deno.test("GraphModel: every method x extrapolator equals the LayersModel's (ReLU replica)", async () => {
   for (const method of registry.methods().map((m) => m.name)) {
