@@ -8,10 +8,10 @@
  */
 import { initBackend } from "../backend/mod.ts";
 import type { ModelGraph } from "../core/graph.ts";
-import { registry } from "../core/registry.ts";
 import { tf } from "../core/tensor.ts";
 import { BUILTIN_MODELS } from "../models/builtin.ts";
-import { boolFlag, parseFlags, repeatedFlag, stringFlag } from "./_args.ts";
+import { boolFlag, parseFlags, stringFlag } from "./_args.ts";
+import { loadPlugins } from "./_common.ts";
 import { UsageError } from "./_errors.ts";
 import { loadModel, parseInputSize, resolveModelSpec } from "./_model.ts";
 import { pluginLines } from "./_plugin_options.ts";
@@ -87,7 +87,7 @@ export async function runList(argv: readonly string[]): Promise<number> {
   if (backend !== "wasm" && backend !== "cpu") {
     throw new UsageError(`--backend must be wasm or cpu, got '${backend}'`);
   }
-  for (const p of repeatedFlag(flags, "plugin")) await registry.load(p);
+  await loadPlugins(flags);
   const lines: string[] = pluginLines();
   lines.push("", "Built-in models:");
   lines.push(...table(Object.values(BUILTIN_MODELS).map((b) => [b.name, b.description])));

@@ -22,25 +22,11 @@
  *
  * @module
  */
+import type { SampleRowScores } from "../metrics/evaluate.ts";
 import { DatasetError } from "./errors.ts";
 
-/** Scores of one row for one pair. */
-export interface RowScores {
-  /** Pointing game, tied maxima averaged. */
-  pointing: number;
-  /** Pointing game, first argmax. */
-  pointingFirst: number;
-  /** Energy-based pointing game. */
-  energy: number;
-  /** Deletion AUC (`null` past the curve limit). */
-  deletion: number | null;
-  /** Insertion AUC (`null` past the curve limit). */
-  insertion: number | null;
-  /** Milliseconds to make this pair's map (its share of the group's time). */
-  ms: number;
-  /** Layer the method worked on (absent for the centre baseline). */
-  layer?: string;
-}
+/** Scores of one row for one pair (the same fields as eval's per-sample scores). */
+export type RowScores = SampleRowScores;
 
 /** Version of the results format written by this module. */
 export const RESULTS_FORMAT = 2;
