@@ -11,7 +11,12 @@ import { tf } from "../core/tensor.ts";
 import { COLORMAPS } from "../render/colormap.ts";
 import { type FlagSpec, type FlagValues, numberFlag, repeatedFlag, stringFlag } from "./_args.ts";
 import { UsageError } from "./_errors.ts";
-import { type CliRequest, type RequestNames, requestsWithOptions } from "./_plugin_options.ts";
+import {
+  type CliRequest,
+  type OptionFlags,
+  type RequestNames,
+  requestsWithOptions,
+} from "./_plugin_options.ts";
 import {
   DEFAULT_MODEL,
   type LoadedModel,
@@ -142,16 +147,8 @@ function optionValue(v: string): unknown {
   return v;
 }
 
-/** Plugin options from `--opt`: `key=value` for every method, `name.key=value` for one plugin. */
-export interface ParsedOptions {
-  /** Options for every method. */
-  readonly all: Record<string, unknown>;
-  /** Options for one plugin, by plugin name. */
-  readonly byPlugin: Record<string, Record<string, unknown>>;
-}
-
 /** Parses the `--opt` flags. */
-export function parseOptions(flags: FlagValues): ParsedOptions {
+export function parseOptions(flags: FlagValues): OptionFlags {
   const all: Record<string, unknown> = {};
   const byPlugin: Record<string, Record<string, unknown>> = {};
   for (const kv of repeatedFlag(flags, "opt")) {
@@ -202,7 +199,7 @@ export function buildRequests(
   methods: readonly string[],
   extrapolators: readonly string[],
   layer: string | undefined,
-  opts: ParsedOptions,
+  opts: OptionFlags,
   byDefault = false,
 ): CliRequest[] {
   const pairs: RequestNames[] = [];

@@ -17,10 +17,9 @@ import {
   loadLayersModel,
   modelFormat,
 } from "../core/model_io.ts";
-import { registry } from "../core/registry.ts";
 import type { ModelSession, Session } from "../core/session.ts";
 import { resolveTargets, type TargetSpec } from "../core/targets.ts";
-import { validateOptions } from "../core/options.ts";
+import { resolvePlugins, validateOptions } from "../core/options.ts";
 import type { Extrapolator, PluginOptions, SaliencyMethod } from "../core/types.ts";
 import type { PreprocessPreset } from "../io/mod.ts";
 import { BUILTIN_MODEL_NAMES, BUILTIN_MODELS } from "../models/builtin.ts";
@@ -183,23 +182,6 @@ export function parseTarget(s: string | undefined): TargetSpec {
   return s;
 }
 
-function lookup(r: ExplainRequest): { method: SaliencyMethod; ex?: Extrapolator } {
-  try {
-    const method = typeof r.method === "object"
-      ? r.method
-      : registry.method(r.method ?? "grad-cam");
-    const e = r.extrapolator;
-    const ex = e === undefined || e === "none"
-      ? undefined
-      : typeof e === "object"
-      ? e
-      : registry.extrapolator(e);
-    return { method, ex };
-  } catch (e) {
-    throw new UsageError(problemOf(e));
-  }
-}
-
 /**
  * Checks methods, extrapolators, their options, layers and the target against the model
  * before any image is read. Unknown names are usage errors (exit 2); a model the methods cannot work
@@ -212,7 +194,12 @@ export function validateRun(
 ): void {
   const graph = m.session.graph;
   for (const r of requests) {
-    const { method, ex } = lookup(r);
+    let method: SaliencyMethod, ex: Extrapolator | undefined;
+    try {
+      ({ method, extrapolator: ex } = resolvePlugins(r));
+    } catch (e) {
+      throw new UsageError(problemOf(e));
+    }
     let mo: PluginOptions, eo: PluginOptions | undefined;
     try {
       mo = validateOptions(method, r.methodOptions, { graph });

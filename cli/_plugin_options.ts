@@ -9,7 +9,12 @@
  */
 import { type ExplainRequest, planRequests } from "../core/explain.ts";
 import type { ModelGraph } from "../core/graph.ts";
-import { describeOptions, shareOptions, validateRequests } from "../core/options.ts";
+import {
+  describeOptions,
+  resolvePlugins,
+  shareOptions,
+  validateRequests,
+} from "../core/options.ts";
 import { registry } from "../core/registry.ts";
 import type { Plugin, PluginOptions } from "../core/types.ts";
 import { problemOf, UsageError } from "./_errors.ts";
@@ -106,12 +111,7 @@ export function requestsWithOptions(
 ): CliRequest[] {
   const resolved = requests.map((r) => {
     try {
-      return {
-        method: registry.method(r.method),
-        extrapolator: r.extrapolator === undefined
-          ? undefined
-          : registry.extrapolator(r.extrapolator),
-      };
+      return resolvePlugins(r);
     } catch (e) {
       return usage(e);
     }
